@@ -1174,19 +1174,32 @@ class Plan:
 
 
 
-def plan(config: GradingConfig, seed: int | None = None) -> Plan:
-    """Draw the fresh inputs (``seed``, default ``config.seed``, default a new random seed),
-    load the hidden ones and compute every reference output."""
+def release_seed(config: GradingConfig) -> int:
+    """The seed of a release: ``[grading] seed`` if the instructor set one, otherwise derived
+    from the assignment and its tasks (the same release always draws the same inputs)."""
+    if config.seed is not None:
+        return int(config.seed)
+    text = "\n".join([config.assignment, *sorted(config.tasks)])
+    return zlib.crc32(text.encode())
+
+
+def plan(config: GradingConfig, student: str = "", seed: int | None = None) -> Plan:
+    """Draw the fresh inputs, load the hidden ones and compute every reference output.
+
+    Each check's fresh inputs come from a generator seeded with (``seed``, default
+    `release_seed`; the student; the check), so the same submission of the same student under
+    the same release always gets the same inputs (and so the same points and feedback), on any
+    machine or backend, while two students get different ones.
+    """
     if seed is None:
-        seed = config.seed
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**63)
+        seed = release_seed(config)
     checks = select_checks(config)
     hidden = load_references(config.assignment) if any(
         s.hidden for c in checks for s in c.cases) else {}
     result = Plan(checks, seed=seed)
     for n, check in enumerate(checks):
-        rng = np.random.default_rng([seed, zlib.crc32(check.name.encode())])
+        rng = np.random.default_rng([seed, zlib.crc32(student.encode()),
+                                     zlib.crc32(check.name.encode())])
         cases = []
         for i, spec in enumerate(check.cases):
             call_id = f"{n:02d}.{_slug(check.name)}.{i}"

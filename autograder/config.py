@@ -42,7 +42,7 @@ class GradingConfig:
     notebooks: tuple[str, ...] = ("BatchNormalization.ipynb",)
     points: dict[str, float] = field(default_factory=dict)
     limits: Limits = Limits()
-    seed: int | None = None  # seed of the fresh random inputs; None draws a new one each run
+    seed: int | None = None  # [grading] seed of the fresh inputs; None: derived from the release
     path: Path | None = None  # the file this was read from, if any
 
 

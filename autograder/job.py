@@ -44,7 +44,7 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
         checks = zero_results(cases.select_checks(config), problem)
         return SubmissionResult(student, checks, [problem], time.perf_counter() - start)
 
-    plan = cases.plan(config)
+    plan = cases.plan(config, student)
     outcomes = run_probes(submission_dir, plan.calls, config.limits)
     checks = plan.evaluate(outcomes)
     # The modules the selected checks grade, from their task keys ("fc_net.FullyConnectedNet...").

@@ -24,6 +24,13 @@ class CheckResult:
     - output: what the student reads: what failed, for which output, the worst element, the likely
       mistake when one is recognised. Never hidden inputs or reference code.
     - mistake: short name of a recognised classic mistake, or None.
+    - hint: what to do about that mistake, in one sentence (empty when none is recognised).
+    - upstream: the graded tasks this check's task builds on (``"batchnorm_forward"`` for
+      ``batchnorm_backward``), in assignment order. Where the grader can, it grades the check
+      with trusted stand-ins for them, so a mistake there is not charged here again.
+    - blocked_by: the upstream tasks that failed and that the grader could NOT separate from
+      this check (a backward reads the cache of the student's own forward): this check may be
+      failing because of them, and the message says so. Fix those first.
     """
 
     name: str
@@ -34,6 +41,9 @@ class CheckResult:
     status: str
     output: str = ""
     mistake: str | None = None
+    hint: str = ""
+    upstream: list[str] = field(default_factory=list)
+    blocked_by: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if self.status not in STATUSES:
