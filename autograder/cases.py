@@ -27,7 +27,11 @@ import dataclasses
 import difflib
 import fnmatch
 import functools
+import importlib.util
 import re
+import sys
+import threading
+import types
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import mistakes, probes
+from . import mistakes, probes, standins
 from .config import GradingConfig
 from .results import CheckResult
 from .runner import ProbeCall
@@ -214,10 +218,22 @@ class Check:
     judge: Judge
     looks_at: tuple[str, ...] = ("*",)  # outputs a recognised mistake must show in
     rtol: float = F64_RTOL
+    #: Upstream functions answered by trusted stand-ins in the child (`autograder.standins`),
+    #: so that their mistakes are not charged here: ``"layers.batchnorm_forward"``, ...
+    stand_ins: tuple[str, ...] = ()
+    #: Upstream tasks whose own code this check must run (a backward needs the cache of the
+    #: student's forward): when they fail, a failure here says so (`CheckResult.blocked_by`).
+    after: tuple[str, ...] = ()
 
     @property
     def task(self) -> str:
         return self.name.split(":", 1)[0]
+
+    @property
+    def upstream(self) -> list[str]:
+        """The graded tasks this check builds on, by task name (``"batchnorm_forward"``)."""
+        tasks = [*self.after, *(target.split(".", 1)[1] for target in self.stand_ins)]
+        return list(dict.fromkeys(t for t in tasks if t != self.task))
 
 
 _FRAME = re.compile(r'File "([^"\n]{1,200})", line (\d+), in ([\w<>.]{1,100})')
@@ -303,9 +319,13 @@ def reference_judge(patterns: Sequence[str], *, rtol: float = F64_RTOL, floor_fr
                 scale = max(float(np.max(np.abs(case.reference[k]), initial=0.0))
                             for k in _expand(patterns, case.reference))
             expected = case.reference[n]
-            return compare(display(n), outcome.arrays.get(n), expected, rtol=rtol, scale=scale,
-                           dtype=expected.dtype if exact_dtype else None, arrays=outcome.arrays,
-                           key=n, floor_frac=floor_frac)
+            got = outcome.arrays.get(n)
+            message = compare(display(n), got, expected, rtol=rtol, scale=scale,
+                              dtype=expected.dtype if exact_dtype else None,
+                              arrays=outcome.arrays, key=n, floor_frac=floor_frac)
+            if message and _carried_forward_matches(case, outcome, n, rtol, scale):
+                return None
+            return message
 
         parts = _parts_by_key(pairs, names, one, weights)
         if gate is not None and any(p.name == display(gate) and not p.passed for p in parts):
@@ -371,12 +391,97 @@ def numgrad_judge(pairs_of_names: Sequence[tuple[str, str]], tol: float = GRAD_T
                 return None
             full = case.full_reference()
             reliable = _gradient_errors(full[g], _numeric(full, wrt, h), scale) <= tol
-            return compare(display(g), np.where(reliable, analytic, 0.0),
-                           np.where(reliable, num, 0.0), rtol=tol, scale=scale, what=what)
+            message = compare(display(g), np.where(reliable, analytic, 0.0),
+                              np.where(reliable, num, 0.0), rtol=tol, scale=scale, what=what)
+            if message is None:
+                return None
+            # Not the gradient of the student's own forward pass, but maybe still right: the
+            # gradient of the correct one, or the one a correct backward gives on the cache of
+            # the student's (wrong) forward. That forward's mistake is charged where it is.
+            if compare(display(g), analytic, expected, rtol=F64_RTOL, scale=scale) is None \
+                    or _carried_forward_matches(case, outcome, g, F64_RTOL, scale):
+                return None
+            return message
 
         return _parts_by_key(pairs, list(dict.fromkeys(g for g, _ in grads)), one)
 
     return judge
+
+
+#: Backward probes of a normalization whose own forward's output comes back as ``fwd__out``,
+#: by how they group the elements they normalize together.
+_NORM_BACKWARDS = {"batchnorm_backward": "bn", "batchnorm_backward_alt": "bn",
+                   "layernorm_backward": "ln", "spatial_batchnorm_backward": "sbn",
+                   "spatial_groupnorm_backward": "gn"}
+
+
+def _grouping(kind: str, shape: tuple[int, ...], G: int = 1):
+    """(to_groups, from_groups): an array of ``shape`` as (groups, members) and back."""
+    if kind == "bn":
+        return (lambda a: a.T), (lambda b: b.T)
+    if kind == "ln":
+        return (lambda a: a), (lambda b: b)
+    N, C, H, W = shape
+    if kind == "sbn":
+        return (lambda a: a.transpose(1, 0, 2, 3).reshape(C, -1),
+                lambda b: b.reshape(C, N, H, W).transpose(1, 0, 2, 3))
+    return (lambda a: a.reshape(N * G, -1)), (lambda b: b.reshape(shape))
+
+
+def carried_forward(probe: str, inputs: Mapping[str, np.ndarray],
+                    fwd_out) -> dict[str, np.ndarray]:
+    """The gradients a CORRECT backward gives on the cache of the student's own forward, read
+    off that forward's output ``fwd_out`` (error carried forward).
+
+    A forward that normalizes with a wrong spread (the unbiased variance, eps outside the
+    square root, another eps) is ``gamma * (x - mean) / s + beta`` with its own spread ``s`` per
+    group; ``s`` is recovered by least squares from ``(fwd_out - beta) / gamma``, and the
+    gradients are those of the normalization at that ``s``: per group of M members,
+    ``dx = (M dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (M s)`` with ``dxhat = dout *
+    gamma``, ``dgamma = sum(dout * xhat)``, ``dbeta = sum(dout)``. Empty when not applicable.
+    """
+    kind = _NORM_BACKWARDS.get(probe)
+    if kind is None or fwd_out is None:
+        return {}
+    x = np.asarray(inputs["x"], dtype=np.float64)
+    if np.asarray(fwd_out).dtype.kind not in "biuf":
+        return {}
+    out = np.asarray(fwd_out, dtype=np.float64)
+    if out.shape != x.shape or not np.all(np.isfinite(out)):
+        return {}
+    gamma = np.asarray(inputs["gamma"], dtype=np.float64)
+    beta = np.asarray(inputs["beta"], dtype=np.float64)
+    if kind == "sbn":
+        gamma, beta = gamma.reshape(1, -1, 1, 1), beta.reshape(1, -1, 1, 1)
+    dout = np.asarray(inputs["dout"], dtype=np.float64)
+    to, back = _grouping(kind, x.shape, int(inputs["G"]) if "G" in inputs else 1)
+    X, Gm = to(x), to(np.broadcast_to(gamma, x.shape))
+    Xc = X - X.mean(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        fitted = np.sum(Xc * (to(out) - to(np.broadcast_to(beta, x.shape))) / Gm, axis=1,
+                        keepdims=True)
+        s = np.sum(Xc * Xc, axis=1, keepdims=True) / fitted
+        xhat = Xc / s
+        dxhat = to(dout) * Gm
+        M = X.shape[1]
+        dX = (M * dxhat - dxhat.sum(axis=1, keepdims=True)
+              - xhat * np.sum(dxhat * xhat, axis=1, keepdims=True)) / (M * s)
+    if not (np.all(np.isfinite(dX)) and np.all(s > 0)):
+        return {}
+    param_axes = (0,) if kind in ("bn", "ln") else (0, 2, 3)
+    return {"dx": back(dX),
+            "dgamma": np.sum(dout * back(xhat), axis=param_axes),
+            "dbeta": np.sum(dout, axis=param_axes)}
+
+
+def _carried_forward_matches(case: Case, outcome, name: str, rtol: float, scale) -> bool:
+    """Whether output ``name`` is what a correct backward gives on the student's own forward."""
+    want = carried_forward(case.call.probe, case.call.inputs, outcome.arrays.get("fwd__out"))
+    if name not in want or name not in case.reference:
+        return False
+    expected = want[name].reshape(case.reference[name].shape)
+    return compare(display(name), outcome.arrays.get(name), expected, rtol=rtol,
+                   scale=scale) is None
 
 
 def stats_judge(kind: str, unit: str) -> Judge:
@@ -799,20 +904,33 @@ def _fresh(probe: str, make: Maker, label: str = FRESH_LABEL) -> CaseSpec:
 
 
 _BWD = ("dx", "dgamma", "dbeta")
+
+#: Stand-in targets (`Check.stand_ins`) by upstream group.
+BN_STANDINS = ("layers.batchnorm_forward", "layers.batchnorm_backward",
+               "layers.batchnorm_backward_alt")
+LN_STANDINS = ("layers.layernorm_forward", "layers.layernorm_backward")
+ANR_STANDINS = ("layer_utils.affine_norm_relu_forward", "layer_utils.affine_norm_relu_backward")
+NN_STANDINS = ("nn.BatchNorm.forward", "nn.BatchNorm.backward", "nn.LayerNorm.forward",
+               "nn.LayerNorm.backward")
 _RUNNING = ("running_mean", "running_var", "running_mean2", "running_var2")
 
 
 def _backward_checks(fname, grade_id, probe, hidden_id, make_numeric, make_fresh, key,
-                     points=(3.0, 1.5, 1.5)) -> list[Check]:
+                     points=(3.0, 1.5, 1.5), stand_ins=()) -> list[Check]:
+    """The three checks of a normalization's backward pass, which runs after the student's own
+    forward (its cache): ``after`` that forward, with ``stand_ins`` for what both call."""
     grads = [(g, g[1:]) for g in _BWD]
+    dep = {"stand_ins": stand_ins, "after": (fname.replace("backward_alt", "forward")
+                                              .replace("backward", "forward"),)}
     return [
         Check(f"{fname}: dx/dgamma/dbeta vs numerical gradients", grade_id, points[0], (key,),
-              (_fresh(probe, make_numeric),), numgrad_judge(grads), looks_at=_BWD),
+              (_fresh(probe, make_numeric),), numgrad_judge(grads), looks_at=_BWD, **dep),
         Check(f"{fname}: matches reference (hidden inputs)", grade_id, points[1], (key,),
-              (_hidden(hidden_id),), reference_judge(_BWD, shared_scale=True), looks_at=_BWD),
+              (_hidden(hidden_id),), reference_judge(_BWD, shared_scale=True), looks_at=_BWD,
+              **dep),
         Check(f"{fname}: matches reference (fresh random inputs)", grade_id, points[2], (key,),
               (_fresh(probe, make_fresh),), reference_judge(_BWD, shared_scale=True),
-              looks_at=_BWD),
+              looks_at=_BWD, **dep),
     ]
 
 
@@ -881,20 +999,22 @@ def _spatial_checks() -> list[Check]:
     checks = [
         Check("spatial_batchnorm_forward: per-channel mean/std", gid, 1.5, (key,),
               (_fresh(train, make_sbn(running=False)),), stats_judge("sbn", "channel"),
-              looks_at=("out",)),
+              looks_at=("out",), stand_ins=BN_STANDINS),
         Check("spatial_batchnorm_forward: matches reference (hidden inputs)", gid, 1.5, (key,),
-              (_hidden("sbn_train"),), reference_judge(("out",))),
+              (_hidden("sbn_train"),), reference_judge(("out",)), stand_ins=BN_STANDINS),
         Check("spatial_batchnorm_forward: matches reference (fresh random inputs)", gid, 1.5,
-              (key,), (_fresh(train, make_sbn()),), reference_judge(("out",))),
+              (key,), (_fresh(train, make_sbn()),), reference_judge(("out",)),
+              stand_ins=BN_STANDINS),
         Check("spatial_batchnorm_forward: running averages per channel", gid, 1.0, (key,),
               (_fresh(train, make_sbn(low=False)),),
               reference_judge(("running_mean", "running_var")),
-              looks_at=("running_mean", "running_var")),
+              looks_at=("running_mean", "running_var"), stand_ins=BN_STANDINS),
     ]
     checks += _backward_checks(
         "spatial_batchnorm_backward", gid, "spatial_batchnorm_backward", "sbn_backward",
         make_sbn(low=False, running=False, dout=True, numeric=True),
-        make_sbn(running=False, dout=True), L + "spatial_batchnorm_backward", (2.0, 1.0, 1.0))
+        make_sbn(running=False, dout=True), L + "spatial_batchnorm_backward", (2.0, 1.0, 1.0),
+        stand_ins=BN_STANDINS)
 
     key, gid, probe = L + "spatial_groupnorm_forward", "groupnorm", "spatial_groupnorm_forward"
     checks += [
@@ -926,21 +1046,24 @@ def _affine_norm_relu_checks() -> list[Check]:
             f"affine_norm_relu_forward: matches reference ({name})", gid, 1.0, (fkey,),
             (_hidden(f"anr_forward_{short}"),
              _fresh("affine_norm_relu_forward", make_anr(norm))),
-            reference_judge(("out", "running_mean", "running_var"))))
+            reference_judge(("out", "running_mean", "running_var")),
+            stand_ins=BN_STANDINS + LN_STANDINS))
     checks.append(Check(
         "affine_norm_relu_backward: gradients vs numerical (batchnorm and layernorm)", gid, 1.0,
         (bkey,),
         tuple(_fresh("affine_norm_relu_backward", make_anr(norm, dout=True, numeric=True),
                      f"fresh random inputs, {name}")
               for norm, name in enumerate(probes.NORMALIZATIONS)),
-        numgrad_judge([(g, g[1:]) for g in _ANR_GRADS]), looks_at=_ANR_GRADS))
+        numgrad_judge([(g, g[1:]) for g in _ANR_GRADS]), looks_at=_ANR_GRADS,
+        stand_ins=BN_STANDINS + LN_STANDINS, after=("affine_norm_relu_forward",)))
     for norm, name in enumerate(probes.NORMALIZATIONS):
         short = "bn" if norm == 0 else "ln"
         checks.append(Check(
             f"affine_norm_relu_backward: matches reference ({name})", gid, 1.0, (bkey,),
             (_hidden(f"anr_backward_{short}"),
              _fresh("affine_norm_relu_backward", make_anr(norm, dout=True))),
-            reference_judge(_ANR_GRADS, shared_scale=True), looks_at=_ANR_GRADS))
+            reference_judge(_ANR_GRADS, shared_scale=True), looks_at=_ANR_GRADS,
+            stand_ins=BN_STANDINS + LN_STANDINS, after=("affine_norm_relu_forward",)))
     return checks
 
 
@@ -948,6 +1071,8 @@ def _fc_net_checks() -> list[Check]:
     init = "fc_net.FullyConnectedNet.__init__:normalization"
     loss = "fc_net.FullyConnectedNet.loss:normalization"
     grads = ("loss", "grad__*")
+    dep = {"stand_ins": BN_STANDINS + LN_STANDINS + ANR_STANDINS,
+           "after": ("FullyConnectedNet.__init__",)}
     checks = []
     for norm, name in enumerate(probes.NORMALIZATIONS):
         short, gid = ("bn" if norm == 0 else "ln"), f"fc_net_{name}"
@@ -958,18 +1083,18 @@ def _fc_net_checks() -> list[Check]:
             Check(f"FullyConnectedNet.loss: loss and gradients match reference, reg = 0 "
                   f"({name})", gid, 1.5, (loss,),
                   (_hidden(f"fc_{short}_reg0"), _fresh("fc_net", make_fc(norm, reg=False))),
-                  reference_judge(grads, shared_scale=True), looks_at=grads),
+                  reference_judge(grads, shared_scale=True), looks_at=grads, **dep),
             Check(f"FullyConnectedNet.loss: loss and gradients match reference, reg > 0 "
                   f"({name})", gid, 1.5, (loss,),
                   (_hidden(f"fc_{short}_reg"), _fresh("fc_net", make_fc(norm, reg=True))),
-                  reference_judge(grads, shared_scale=True), looks_at=grads),
+                  reference_judge(grads, shared_scale=True), looks_at=grads, **dep),
             Check(f"FullyConnectedNet.loss: gradients vs numerical ({name})", gid, 1.0, (loss,),
                   (_fresh("fc_net", make_fc(norm, reg=True, numeric=True),
                           "fresh random inputs, reg > 0"),),
-                  numgrad_judge([("grad__*", "")], of="loss"), looks_at=("grad__*",)),
+                  numgrad_judge([("grad__*", "")], of="loss"), looks_at=("grad__*",), **dep),
             Check(f"FullyConnectedNet.loss: test-mode scores ({name})", gid, 1.0, (loss,),
                   (_hidden(f"fc_{short}_reg0"), _fresh("fc_net", make_fc(norm, reg=False))),
-                  reference_judge(("scores", "scores_row")), looks_at=("scores*",)),
+                  reference_judge(("scores", "scores_row")), looks_at=("scores*",), **dep),
         ]
     return checks
 
@@ -992,6 +1117,9 @@ def _nn_checks() -> list[Check]:
     for norm, kind in enumerate(probes.NN_NORMS):
         short, gid = ("bn" if norm == 0 else "ln"), f"nn_{kind.lower()}"
         fkey, bkey = f"nn.{kind}.forward", f"nn.{kind}.backward"
+        layer = BN_STANDINS if norm == 0 else LN_STANDINS
+        fdep = {"stand_ins": layer}
+        bdep = {"stand_ins": layer, "after": (f"{kind}.forward",)}
         checks += [
             Check(f"{kind}.forward: train and test outputs match reference (with and without "
                   f"a fused relu)", gid, 1.5, (fkey,),
@@ -1000,38 +1128,41 @@ def _nn_checks() -> list[Check]:
                           "fresh random inputs, no activation"),
                    _fresh("nn_norm_forward", make_nn_norm(norm, relu=True),
                           "fresh random inputs, fused relu")),
-                  reference_judge(("out", "out_test")), looks_at=("out*",)),
+                  reference_judge(("out", "out_test")), looks_at=("out*",), **fdep),
             Check(f"{kind}.backward: dx/dgamma/dbeta vs numerical gradients (fused relu)", gid,
                   2.0, (bkey,),
                   (_fresh("nn_norm_backward", make_nn_norm(norm, relu=True, backward=True,
                                                            numeric=True),
                           "fresh random inputs, fused relu"),),
-                  numgrad_judge([(g, g[1:]) for g in _BWD]), looks_at=_BWD),
+                  numgrad_judge([(g, g[1:]) for g in _BWD]), looks_at=_BWD, **bdep),
             Check(f"{kind}.backward: matches reference (with and without a fused relu)", gid,
                   1.5, (bkey,),
                   (_hidden(f"nn_{short}_backward", "hidden inputs, fused relu"),
                    _fresh("nn_norm_backward", make_nn_norm(norm, relu=False, backward=True),
                           "fresh random inputs, no activation")),
-                  reference_judge(_BWD, shared_scale=True), looks_at=_BWD),
+                  reference_judge(_BWD, shared_scale=True), looks_at=_BWD, **bdep),
         ]
     grads = ("dX", "grad__*")
+    model = BN_STANDINS + LN_STANDINS + NN_STANDINS
     checks += [
         Check("Model.calculate_loss: data loss plus 0.5 * reg * sum(W ** 2) over the layers "
               "with a W (reg = 0 and reg > 0)", "nn_model", 1.5, ("nn.Model.calculate_loss",),
               (_hidden("nn_model_loss", "hidden inputs, reg > 0"),
                _fresh("nn_model_loss", make_nn_model(reg=False), "fresh random inputs, reg = 0"),
                _fresh("nn_model_loss", make_nn_model(reg=True), "fresh random inputs, reg > 0")),
-              reference_judge(("loss",)), looks_at=("loss",)),
+              reference_judge(("loss",)), looks_at=("loss",), stand_ins=model),
         Check("Model.backward: gradients vs numerical (batch norm with a fused relu, dropout, "
               "reg > 0)", "nn_model", 2.0, ("nn.Model.backward",),
               (_fresh("nn_model", make_nn_model(reg=True, numeric=True),
                       "fresh random inputs, reg > 0"),),
-              numgrad_judge([("dX", "X"), ("grad__*", "")], of="loss"), looks_at=grads),
+              numgrad_judge([("dX", "X"), ("grad__*", "")], of="loss"), looks_at=grads,
+              stand_ins=model, after=("Model.calculate_loss",)),
         Check("Model.backward: gradients match reference (reg > 0)", "nn_model", 1.5,
               ("nn.Model.backward",),
               (_hidden("nn_model", "hidden inputs, reg > 0"),
                _fresh("nn_model", make_nn_model(reg=True), "fresh random inputs, reg > 0")),
-              reference_judge(grads, shared_scale=True), looks_at=grads),
+              reference_judge(grads, shared_scale=True), looks_at=grads,
+              stand_ins=model, after=("Model.calculate_loss",)),
     ]
     return checks
 
@@ -1140,7 +1271,40 @@ def load_references(assignment: str) -> dict[str, HiddenCase]:
 
 def run_reference(probe: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The reference outputs: the probe run in-process on the trusted ``solutions`` package."""
-    return probes.PROBES[probe](mistakes.solutions_package(), dict(inputs))
+    return probes.PROBES[probe](mistakes.solutions_package(), _without_table(inputs))
+
+
+_local = threading.local()
+
+
+def _private_solutions() -> types.SimpleNamespace:
+    """This thread's own copy of the ``solutions`` modules (imported under another name), which
+    `standins.Recorder` may patch while it records without touching anybody else's."""
+    pkg = getattr(_local, "solutions", None)
+    if pkg is None:
+        name = f"_normlab_recorded_solutions_{threading.get_ident()}"
+        folder = mistakes.solutions_package().layers.__file__.rsplit("/", 1)[0]
+        spec = importlib.util.spec_from_file_location(
+            name, f"{folder}/__init__.py", submodule_search_locations=[folder])
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+        pkg = types.SimpleNamespace(**{m: importlib.import_module(f"{name}.{m}")
+                                       for m in mistakes.MODULES})
+        _local.solutions = pkg
+    return pkg
+
+
+def record_reference(probe: str, inputs: Mapping[str, np.ndarray], targets: Sequence[str]) \
+        -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(the reference outputs, the stand-in table): the probe run on the trusted package while
+    every call of ``targets`` is recorded (see `autograder.standins`)."""
+    recorder = standins.Recorder(targets)
+    outputs = recorder.run(probes.PROBES[probe], _private_solutions(), _without_table(inputs))
+    return outputs, recorder.table()
+
+
+def _without_table(inputs: Mapping[str, np.ndarray]) -> Inputs:
+    return {k: v for k, v in inputs.items() if not k.startswith(standins.PREFIX)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1170,7 +1334,27 @@ class Plan:
         missing = [c.id for c in self.calls if c.id not in outcomes]
         if missing:
             raise RuntimeError(f"the runner returned no outcome for {missing[:3]}")
-        return [evaluate_check(check, self.cases[check.name], outcomes) for check in self.checks]
+        results = [evaluate_check(check, self.cases[check.name], outcomes)
+                   for check in self.checks]
+        return mark_blocked(self.checks, results)
+
+
+def mark_blocked(checks: Sequence[Check], results: list[CheckResult]) -> list[CheckResult]:
+    """Say, on each failed check, which failed upstream tasks it could not be separated from
+    (`Check.after`): those are the ones to fix first."""
+    failing = {r.task for r in results if r.status != "passed"}
+    for check, result in zip(checks, results, strict=True):
+        blocked = [t for t in check.after if t in failing]
+        if result.status == "passed" or not blocked:
+            continue
+        result.blocked_by = blocked
+        names = " and ".join(blocked)
+        note = (f"Fix {names} first: this check runs your {names} (it needs "
+                f"{'their' if len(blocked) > 1 else 'its'} output and cache), which "
+                f"{'fail their' if len(blocked) > 1 else 'fails its'} own checks, so the "
+                f"failure here may come from there.")
+        result.output = note + ("\n" + result.output if result.output else "")
+    return results
 
 
 
@@ -1211,15 +1395,30 @@ def plan(config: GradingConfig, student: str = "", seed: int | None = None) -> P
                 inputs, reference = dict(stored.inputs), dict(stored.outputs)
             else:
                 inputs = spec.make(rng)
+                reference = None
+            full = None
+            if check.stand_ins:
+                # Record on the inputs as the child gets them (``h`` included): a numerical
+                # gradient's perturbed calls are answered too.
+                full, table = record_reference(spec.probe, inputs, check.stand_ins)
+                if reference is None:
+                    reference = {k: v for k, v in full.items()
+                                 if not k.startswith(("plus__", "minus__"))}
+                if "h" not in inputs:
+                    full = None
+                inputs = {**inputs, **table}
+            elif reference is None:
                 reference = run_reference(spec.probe, _analytic(inputs))
-            cases.append(Case(spec.label, ProbeCall(call_id, spec.probe, inputs), reference))
+            cases.append(Case(spec.label, ProbeCall(call_id, spec.probe, inputs), reference,
+                              _full=full))
         result.cases[check.name] = cases
     return result
 
 
 def _analytic(inputs: Inputs) -> Inputs:
-    """The inputs without ``h``: the probe then skips the perturbation loops."""
-    return {k: v for k, v in inputs.items() if k != "h"}
+    """The inputs without ``h`` (the probe then skips the perturbation loops) and without a
+    stand-in table."""
+    return {k: v for k, v in _without_table(inputs).items() if k != "h"}
 
 
 def _round(x: float) -> float:
@@ -1260,7 +1459,8 @@ def evaluate_check(check: Check, cases: list[Case], outcomes: Mapping[str, objec
         lines.insert(0, f"{right} of {len(parts)} parts right "
                         f"({', '.join(p.name for p in parts if p.passed) or 'none'}).")
     return CheckResult(check.name, check.task, check.grade_id, score, check.points, status,
-                       "\n".join(lines), mistake.key if mistake else None)
+                       "\n".join(lines), mistake.key if mistake else None,
+                       hint=mistake.hint if mistake else "", upstream=check.upstream)
 
 
 def _recognise(check: Check, pairs) -> mistakes.Mistake | None:

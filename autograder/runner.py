@@ -5,6 +5,7 @@
     job/                 root-owned, read-only for the child
       bin/child.py       the script the child runs (autograder/child.py)
       bin/probes.py      the probe functions (autograder/probes.py, or ``probes_file``)
+      bin/standins.py    the stand-ins probes.py imports (autograder/standins.py)
       pkg/assignment/    a copy of the student's package: .py files only, regular files only
       in/<key>.npz       the inputs of each call (keys are 0000, 0001, ... not the call ids)
       calls<n>.json      which calls launch n runs
@@ -70,6 +71,7 @@ log = logging.getLogger(__name__)
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 DEFAULT_PROBES = Path(__file__).with_name("probes.py")
+STANDINS = Path(__file__).with_name("standins.py")  # imported by probes.py in the child
 STATUSES = ("ok", "error", "crashed", "timeout", "bad-output")
 
 MAX_FAILURES_IN_A_ROW = 3  # crashes/timeouts of one probe in a row, then skip its calls
@@ -154,6 +156,7 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
         bindir.mkdir(mode=0o755)
         shutil.copyfile(CHILD_SCRIPT, bindir / "child.py")
         shutil.copyfile(probes_file, bindir / "probes.py")
+        shutil.copyfile(STANDINS, bindir / "standins.py")
         (jobdir / "in").mkdir(mode=0o755)
         keys = {}
         for i, call in enumerate(calls):

@@ -226,7 +226,7 @@ def test_numerical_gradient_cases_leave_the_perturbations_out_of_the_reference()
     plan = cases.plan(config_for("layers.batchnorm_backward"), seed=0)
     case = plan.cases["batchnorm_backward: dx/dgamma/dbeta vs numerical gradients"][0]
     assert "h" in case.call.inputs
-    assert set(case.reference) == {"dx", "dgamma", "dbeta"}
+    assert set(case.reference) == {"dx", "dgamma", "dbeta", "fwd__out"}
     assert "plus__x" in case.full_reference()
 
 
@@ -261,14 +261,22 @@ def test_partial_credit_per_output_and_the_probes_note():
             in r.output
 
 
-def test_backward_checks_use_the_students_own_forward():
-    """A forward with eps outside the sqrt and a backward that is right for it: the numerical
-    check passes (consistent), the reference checks on low-variance inputs do not."""
-    results = grade(patched(batchnorm_forward=_bn_eps_outside_with_cache),
-                    config_for("layers.batchnorm_backward_alt"))
-    assert results["batchnorm_backward_alt: dx/dgamma/dbeta vs numerical gradients"].status \
-        == "failed"  # the solution's backward is not the gradient of this forward
-    assert results["batchnorm_backward_alt: matches reference (hidden inputs)"].score < 1.5
+def test_a_right_backward_after_a_wrong_forward_is_not_charged():
+    """Error carried forward: a forward with eps outside the sqrt (charged in its own checks)
+    and a backward that is right for the cache it gets: every backward check passes; the same
+    forward with a wrong backward still fails them."""
+    config = config_for("layers.batchnorm_backward_alt")
+    results = grade(patched(batchnorm_forward=_bn_eps_outside_with_cache), config)
+    assert all(r.status == "passed" for r in results.values()), results
+
+    def dbeta_averaged(dout, cache):
+        dx, dgamma, dbeta = SOL.layers.batchnorm_backward_alt(dout, cache)
+        return dx, dgamma, dbeta / dout.shape[0]
+
+    results = grade(patched(batchnorm_forward=_bn_eps_outside_with_cache,
+                            batchnorm_backward_alt=dbeta_averaged), config)
+    assert all(r.status == "failed" for r in results.values()), results
+    assert all("dbeta" in r.output for r in results.values())
 
 
 def _bn_eps_outside_with_cache(x, gamma, beta, bn_param):
@@ -302,12 +310,12 @@ def test_numerical_check_leaves_out_elements_at_a_relu_kink():
     case = plan.cases[check.name][0]
     full = dict(case.full_reference())
     student = dict(full)
-    student["plus__w"] = full["plus__w"].copy()
-    student["plus__w"][0, 0] += 1e-3  # the student's numerical dw is off at (0, 0) ...
-    ok = ProbeOutcome("ok", arrays=student)
+    student["dw"] = full["dw"].copy()
+    student["dw"][0, 0] += 1e-2  # the student's dw is off at (0, 0) (so not the reference's),
+    ok = ProbeOutcome("ok", arrays=student)  # and disagrees with their numerical gradient ...
     assert cases.evaluate_check(check, [case], {case.call.id: ok}).status != "passed"
     kinked = dict(full)
-    kinked["plus__w"] = student["plus__w"]  # ... and so is the reference's: a kink
+    kinked["dw"] = student["dw"]  # ... where the reference's do too: a kink
     case._full = kinked
     result = cases.evaluate_check(check, [case], {case.call.id: ok})
     assert result.status == "passed", result.output
