@@ -127,14 +127,32 @@ def _decode(spec, data, copy=True):
     return None
 
 
-def _bind(func, args, kwargs, method):
+def _parameters(func):
+    """The parameters of the reference's ``func`` as JSON: ``[[name, default], ...]``, with
+    ``[name]`` alone for one without a default (or with a default JSON cannot hold)."""
+    out = []
+    for p in inspect.signature(func).parameters.values():
+        plain = p.default is None or isinstance(p.default, bool | int | float | str)
+        out.append([p.name, p.default] if p.default is not p.empty and plain else [p.name])
+    return out
+
+
+def _signature(params):
+    return inspect.Signature([
+        inspect.Parameter(p[0], inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          **({"default": p[1]} if len(p) > 1 else {})) for p in params])
+
+
+def _bind(signature, args, kwargs, method):
     """(the instance or None, the call's arguments by position: ``{"0": x, "1": gamma, ...}``,
-    defaults filled in), so that renamed parameters still match."""
+    defaults filled in), bound to the REFERENCE's ``signature`` (the student's function may
+    have been swapped for a stub that takes ``*args``), so that renamed parameters still match.
+    """
     try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         values = list(bound.arguments.values())
-    except (TypeError, ValueError):
+    except TypeError:
         values = [*args, *kwargs.values()]
     me = values.pop(0) if method and values else None
     return me, {str(i): v for i, v in enumerate(values)}
@@ -246,6 +264,7 @@ class Recorder:
         self.entries = []
         self.encoder = _Encoder(self.tokens)
         self.last_forward = {}  # id(instance) -> token of its last forward
+        self.params = {}  # target -> the reference's parameters (`_parameters`)
 
     def run(self, probe, pkg, inputs):
         with _wrapped(pkg, self.targets, self._wrapper):
@@ -261,9 +280,11 @@ class Recorder:
         method = _is_method(target)
         kind = target.rsplit(".", 1)[1]
         enc = self.encoder
+        self.params[target] = _parameters(original)
+        signature = _signature(self.params[target])
 
         def wrapper(*args, **kwargs):
-            me, bound = _bind(original, args, kwargs, method)
+            me, bound = _bind(signature, args, kwargs, method)
             before = {k: enc.value(v) for k, v in bound.items()}
             if method:
                 before.update({f"self.{a}": enc.value(getattr(me, a, None)) for a in SELF_IN})
@@ -292,7 +313,8 @@ class Recorder:
 
     def table(self):
         """The recorded calls as probe inputs: ``standin__spec`` (JSON bytes) and arrays."""
-        spec = json.dumps({"targets": list(self.targets), "entries": self.entries})
+        spec = json.dumps({"targets": list(self.targets), "params": self.params,
+                           "entries": self.entries})
         return {SPEC: np.frombuffer(spec.encode(), dtype=np.uint8).copy(),
                 DATA: self.encoder.data()}
 
@@ -361,6 +383,7 @@ class Replayer:
     def __init__(self, table):
         spec = json.loads(bytes(np.asarray(table[SPEC], dtype=np.uint8)).decode())
         self.targets = tuple(spec["targets"])
+        self.signatures = {t: _signature(p) for t, p in spec.get("params", {}).items()}
         self.data = np.asarray(table[DATA], dtype=np.uint8).tobytes()
         self.entries = {}
         for e in spec["entries"]:
@@ -389,9 +412,12 @@ class Replayer:
         method = _is_method(target)
         kind = target.rsplit(".", 1)[1]
         group = _group(target)
+        signature = self.signatures.get(target)
+        if signature is None:  # the reference never called it: nothing to answer
+            return original
 
         def wrapper(*args, **kwargs):
-            me, bound = _bind(original, args, kwargs, method)
+            me, bound = _bind(signature, args, kwargs, method)
             if method:
                 for a in SELF_IN:
                     bound[f"self.{a}"] = getattr(me, a, None)

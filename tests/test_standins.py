@@ -181,3 +181,73 @@ def test_a_backward_blocked_by_its_forward_says_so():
     assert backward and all(r.blocked_by == ["batchnorm_forward"] for r in backward)
     assert all(r.output.startswith("Fix batchnorm_forward first") for r in backward)
     assert all(not r.blocked_by for r in results if r.task == "batchnorm_forward")
+
+
+def _ln_wrong_axis(x, gamma, beta, ln_param):
+    """layernorm_forward over the features' axis (axis 0): the upstream mistake, with the
+    cache a correct layernorm_backward reads."""
+    mean, var = x.mean(axis=0, keepdims=True), x.var(axis=0, keepdims=True)
+    inv = 1.0 / np.sqrt(var + ln_param.get("eps", 1e-5))
+    xhat = (x - mean) * inv
+    return gamma * xhat + beta, (xhat, inv, gamma)
+
+
+def _ln_backward(dout, cache):
+    xhat, inv, gamma = cache
+    D = dout.shape[1]
+    dxhat = dout * gamma
+    dx = inv / D * (D * dxhat - dxhat.sum(axis=1, keepdims=True)
+                    - xhat * (dxhat * xhat).sum(axis=1, keepdims=True))
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def test_an_output_that_a_wrong_forward_makes_unjudgeable_is_not_charged():
+    """A right layernorm_backward after a layernorm_forward over the wrong axis: dx cannot be
+    told right or wrong, so it is not charged, and the feedback says why; dgamma and dbeta are
+    still judged (against what that forward's output implies)."""
+    config = config_for("layers.layernorm_forward", "layers.layernorm_backward")
+    plan = cases.plan(config, "ada", seed=0)
+    layers = _copy(SOL.layers, layernorm_forward=_ln_wrong_axis, layernorm_backward=_ln_backward)
+    pkg = types.SimpleNamespace(**{**vars(SOL), "layers": layers})
+    results = plan.evaluate(run_probes_inprocess(None, plan.calls, pkg=pkg))
+    backward = [r for r in results if r.task == "layernorm_backward"]
+    assert all(r.score == r.max_score for r in backward)
+    assert all(r.blocked_by == ["layernorm_forward"] and "Not graded until layernorm_forward "
+               "passes: dx" in r.output for r in backward)
+    assert all(r.score < r.max_score for r in results if r.task == "layernorm_forward")
+
+    def wrong_dgamma(dout, cache):  # ... but a wrong dgamma is charged all the same
+        dx, dgamma, dbeta = _ln_backward(dout, cache)
+        return dx, 2 * dgamma, dbeta
+
+    layers.layernorm_backward = wrong_dgamma
+    results = plan.evaluate(run_probes_inprocess(None, plan.calls, pkg=pkg))
+    assert all(r.score < r.max_score for r in results if r.task == "layernorm_backward")
+
+
+def test_a_backward_that_cannot_run_earns_nothing():
+    """Doing nothing earns nothing: a not-started forward blocks its backward, scored 0."""
+    def not_started(*args):
+        raise NotImplementedError("layernorm_forward")
+
+    config = config_for("layers.layernorm_forward", "layers.layernorm_backward")
+    plan = cases.plan(config, "ada", seed=0)
+    layers = _copy(SOL.layers, layernorm_forward=not_started)
+    pkg = types.SimpleNamespace(**{**vars(SOL), "layers": layers})
+    results = plan.evaluate(run_probes_inprocess(None, plan.calls, pkg=pkg))
+    assert all(r.score == 0 for r in results)
+    assert all(r.blocked_by == ["layernorm_forward"] for r in results
+               if r.task == "layernorm_backward")
+
+
+def test_calls_are_matched_by_the_references_signature_not_the_students():
+    """The child swaps a function that hung for a ``raise TimeoutError`` taking ``*args``: the
+    stand-in still recognises the composite's calls (bound to the reference's parameters), so
+    the composite is not charged for the hang."""
+    def hung(*args, **kwargs):
+        raise TimeoutError("batchnorm_forward did not finish in an earlier call")
+
+    plan, case = _anr_case()
+    layers = _copy(SOL.layers, batchnorm_forward=hung)
+    got = probes.PROBES[case.call.probe](_student(layers), dict(case.call.inputs))
+    np.testing.assert_allclose(got["out"], case.reference["out"], rtol=1e-12)

@@ -60,8 +60,10 @@ CASES_DIR = HERE / "submissions"
 BASES = ("solution", "release")
 OTHERS = ("full", "zero", "any")
 
-#: Which checks run which student code (through the solution's own calls: spatial batch norm,
-#: the sandwich layers, FullyConnectedNet and the nn.py objects call the functional layers).
+#: Which checks may run which student code (through the solution's own calls: spatial batch
+#: norm, the sandwich layers, FullyConnectedNet and the nn.py objects call the functional layers;
+#: their checks answer those calls with trusted stand-ins, but a call the stand-in cannot answer
+#: still goes to the student's code).
 GROUPS = {
     # every check whose code imports assignment/layers.py
     "@layers": ("batchnorm_*", "layernorm_*", "spatial_*", "affine_norm_relu_*",
