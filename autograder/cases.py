@@ -115,11 +115,18 @@ def compare(name: str, got, expected, *, rtol: float = F64_RTOL, scale: float | 
     the largest ``|got - expected| / max(|expected|, floor)`` with floor = ``floor_frac`` *
     ``scale`` (default: the largest ``|expected|``) unless ``floor`` is given. The message names
     the worst element, never the whole array. ``name`` is what the message calls the output;
-    ``key`` (default ``name``) is its key in ``arrays``, where the probe may have left a note.
+    ``key`` (default ``name``) is its key in ``arrays``, where the probe may have left a note
+    (why the output is missing, or that it came back as a list): it ends the message.
     """
     if got is None:
         why = note(arrays or {}, key or name)
         return f"{name}: {why}" if why else f"{name}: no value came back for it"
+    message = _compare_values(name, got, expected, rtol, scale, dtype, what, floor, floor_frac)
+    why = note(arrays or {}, key or name) if message else None
+    return f"{message} ({why})" if why else message
+
+
+def _compare_values(name, got, expected, rtol, scale, dtype, what, floor, floor_frac):
     got = np.asarray(got)
     expected = np.asarray(expected)
     if got.dtype.kind not in "biuf":

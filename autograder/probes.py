@@ -89,6 +89,8 @@ def _collect(result, name, value, where):
                             f"(dtype {arr.dtype})")
         return
     result[name] = np.array(arr, copy=True)
+    if isinstance(value, list | tuple):  # judged like the array, but worth saying
+        _note(result, name, f"{where} gave {_what(value)} for {name}, not a numpy array")
 
 
 def _pair(value, func):
