@@ -1165,7 +1165,9 @@ def _nn_checks() -> list[Check]:
         fkey, bkey = f"nn.{kind}.forward", f"nn.{kind}.backward"
         layer = BN_STANDINS if norm == 0 else LN_STANDINS
         fdep = {"stand_ins": layer}
-        bdep = {"stand_ins": layer, "after": (f"{kind}.forward",)}
+        # the backward after a stand-in for the layer's own forward (it leaves self.cache, a
+        # token, and the activation's input on the instance, as the given Layer code reads)
+        bdep = {"stand_ins": (*layer, fkey), "after": (f"{kind}.forward",)}
         checks += [
             Check(f"{kind}.forward: train and test outputs match reference (with and without "
                   f"a fused relu)", gid, 1.5, (fkey,),

@@ -16,9 +16,9 @@ This module runs on both sides: imported by the parent (``autograder.standins``)
 beside ``probes.py`` into the child, where it imports only the standard library and NumPy.
 
 A target is ``"<module>.<function>"`` or ``"<module>.<Class>.<method>"``. For a method the
-stand-in also compares the instance's ``params`` (``self_in``), replays the attributes it
-changed (``self_out``, e.g. ``grads``), and pairs a ``backward`` with the ``forward`` that last
-ran on the same instance.
+stand-in also compares the instance's ``params`` (`SELF_IN`), replays the attributes the call
+set (``grads``, and for a forward the cache, as a token, and the activation's input), and
+pairs a ``backward`` with the ``forward`` that last ran on the same instance.
 """
 
 import inspect
@@ -35,7 +35,8 @@ ALIASES = {"layers.batchnorm_backward": "layers.batchnorm_backward",
            "layers.batchnorm_backward_alt": "layers.batchnorm_backward"}
 #: For a method target: instance attributes compared (in) and replayed (out).
 SELF_IN = ("params",)
-SELF_OUT = {"forward": (), "backward": ("grads",)}
+SELF_OUT = {"forward": (), "backward": ("grads",)}  # besides every attribute the call replaced
+PAIRED = "self.#forward"  # a backward's key: the token of the forward last run on the instance
 RTOL = 1e-7  # relative to the scale of the array compared
 
 
@@ -270,6 +271,13 @@ class Recorder:
         with _wrapped(pkg, self.targets, self._wrapper):
             return probe(pkg, inputs)
 
+    def _attribute(self, value):
+        """An attribute a method set: arrays and numbers as they are (the activation's input),
+        anything else (a cache) as a token."""
+        if isinstance(value, np.ndarray | np.generic | bool | int | float | str) or value is None:
+            return self.encoder.value(value)
+        return {"tok": self._token(value)}
+
     def _token(self, obj):
         if id(obj) not in self.tokens:
             self.tokens[id(obj)] = len(self.tokens)
@@ -289,7 +297,8 @@ class Recorder:
             if method:
                 before.update({f"self.{a}": enc.value(getattr(me, a, None)) for a in SELF_IN})
                 if kind == "backward":
-                    before["self.cache"] = {"tok": self.last_forward.get(id(me), -1)}
+                    before[PAIRED] = {"tok": self.last_forward.get(id(me), -1)}
+                attrs = dict(vars(me))
             result = original(*args, **kwargs)
             if not method and isinstance(result, tuple) and len(result) == 2 \
                     and kind.endswith("forward"):
@@ -302,9 +311,12 @@ class Recorder:
             if method:
                 if kind == "forward":
                     self.last_forward[id(me)] = self._token(object())
-                    effects["self.cache"] = {"tok": self.last_forward[id(me)]}
+                    effects[PAIRED] = {"tok": self.last_forward[id(me)]}
                 for a in SELF_OUT.get(kind, ()):
                     effects[f"self.{a}"] = enc.value(getattr(me, a, None))
+                for a, value in vars(me).items():  # what the call set on the instance
+                    if a not in SELF_OUT.get(kind, ()) and attrs.get(a, _MISSING) is not value:
+                        effects[f"self.{a}"] = self._attribute(value)
             self.entries.append({"target": _group(target), "args": before, "result": encoded,
                                  "effects": effects})
             return result
@@ -422,7 +434,7 @@ class Replayer:
                 for a in SELF_IN:
                     bound[f"self.{a}"] = getattr(me, a, None)
                 if kind == "backward":
-                    bound["self.cache"] = self.last_forward.get(id(me), Token(-2))
+                    bound[PAIRED] = self.last_forward.get(id(me), Token(-2))
             entry = self._find(group, bound)
             if entry is None:
                 if _has_token(list(bound.values())):
@@ -434,7 +446,7 @@ class Replayer:
             self.answered += 1
             for name, spec in entry["effects"].items():
                 value = _decode(spec, self.data)
-                if name == "self.cache":
+                if name == PAIRED:
                     self.last_forward[id(me)] = value
                 elif name.startswith("self."):
                     setattr(me, name[5:], value)
