@@ -462,13 +462,21 @@ synthetic stand-in, so everything runs, but the experiments mean something only 
 
 ## Checking your work
 
-The notebook's self-check cells (`check_batchnorm_forward()`, ...) test your code for the
-properties it must have and explain in words what looks wrong. From a terminal in this folder:
+Every task has a self-check (`assignment/checks.py`, with its parts in `assignment/selfcheck/`:
+given code, nothing to edit there). The notebook's self-check cells (`check_batchnorm_forward()`,
+...) test your code for the properties it must have and explain in words what looks wrong,
+with the usual cause. From a terminal in this folder:
 
 ```bash
-python -m assignment.checks                      # every task
+python -m assignment.checks                      # every task, in the order of the assignment
 python -m assignment.checks batchnorm_forward    # one task
 ```
+
+The tasks build on each other: `batchnorm_backward` differentiates your `batchnorm_forward`,
+spatial batch norm, the network and the `nn` layers call them, and so on. When a function that
+a check needs fails its own self-check, the steps that depend on it are marked `[wait]` and say
+which task to fix first, instead of blaming the code being checked; the last line of
+`python -m assignment.checks` names the task to fix first.
 
 Passing the self-checks is a good sign, not a proof: the grader runs more tests on your code.
 

@@ -296,6 +296,7 @@ code("imports", r'''
 code("helpers", r'''
     # The self-checks, one per task: each explains in words what looks wrong.
     from assignment.checks import (
+        check_affine_norm_relu,
         check_batchnorm_backward,
         check_batchnorm_backward_alt,
         check_batchnorm_forward,
@@ -766,6 +767,11 @@ code("fc-bn-gradcheck", r'''
         print_gradient_check(model, X, y)
 ''')
 
+code("fc-bn-sandwich-check", r'''
+    # The sandwich alone, with batch norm and with layer norm (its layer-norm half is for later).
+    check_affine_norm_relu()
+''')
+
 code("fc-bn-check", r'''
     check_fc_net_batchnorm()
 ''')
@@ -1224,8 +1230,8 @@ md("summary-md", r"""
 
 code("summary", r'''
     reports = run_all(tasks=["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
-                             "fc_net_batchnorm", "layernorm_forward", "layernorm_backward",
-                             "fc_net_layernorm"])
+                             "affine_norm_relu", "fc_net_batchnorm", "layernorm_forward",
+                             "layernorm_backward", "fc_net_layernorm"])
 ''')
 
 

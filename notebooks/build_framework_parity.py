@@ -240,6 +240,7 @@ code("imports", r'''
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from assignment.checks import check_framework_conventions
     from assignment.data_utils import find_cifar10, get_CIFAR10_data
     from assignment.fc_net import FullyConnectedNet
     from assignment.framework import torch_momentum_from_normlab, torch_running_var
@@ -390,89 +391,12 @@ code("conversions-demo", r'''
     print("from the data:     ", direct)
 ''', tags=["first-task"])
 
-code("conversions-check-helper", r'''
-    def _close(a, b):
-        return np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-9, atol=1e-12)
-
-
-    def check_framework_conventions():
-        """Test the two conversions of assignment/framework.py against what they must do.
-
-        Returns a list of problems in words (empty when everything looks right) and prints a
-        summary. It compares with quantities computed here from first principles, never with
-        stored answers.
-        """
-        problems = []
-        rng = np.random.default_rng(11)
-
-        # 1. One running-average step in our convention and in PyTorch's must give the same value.
-        for ours in (0.9, 0.99, 0.5, 0.0, 1.0):
-            theirs = torch_momentum_from_normlab(ours)
-            old, batch = rng.normal(size=3), rng.normal(size=3)
-            if np.ndim(theirs) != 0:
-                problems.append(f"torch_momentum_from_normlab({ours}) returned an array of shape "
-                                f"{np.shape(theirs)}; a float was expected")
-                break
-            if not _close((1 - theirs) * old + theirs * batch, ours * old + (1 - ours) * batch):
-                hint = (" (that is our momentum unchanged: PyTorch's weights the other term)"
-                        if np.isclose(theirs, ours) else "")
-                problems.append(f"torch_momentum_from_normlab({ours}) returned {theirs}: with it "
-                                f"PyTorch's update differs from ours{hint}")
-                break
-        many = np.array([0.9, 0.5, 0.75])
-        theirs = torch_momentum_from_normlab(many)
-        if np.shape(theirs) != many.shape:
-            problems.append(f"torch_momentum_from_normlab on an array of shape {many.shape} "
-                            f"returned shape {np.shape(theirs)}; it should work elementwise")
-
-        # 2. The running variance PyTorch keeps, against the unbiased variance of the data.
-        for N, D, ours in ((2, 3, 0.9), (5, 4, 0.75), (16, 2, 0.0), (7, 1, 1.0)):
-            x = rng.normal(rng.uniform(-2, 2, D), rng.uniform(0.5, 2, D), size=(N, D))
-            running_var = rng.uniform(0.5, 2.0, D)
-            var = x.var(axis=0)
-            args = (running_var.copy(), var.copy())
-            got = torch_running_var(args[0], args[1], N, ours)
-            want = ours * running_var + (1 - ours) * x.var(axis=0, ddof=1)
-            if not (np.array_equal(args[0], running_var) and np.array_equal(args[1], var)):
-                problems.append("torch_running_var modified its input arrays; compute a new "
-                                "array instead")
-            if _close(got, want):
-                continue
-            where = f"torch_running_var with N={N}, momentum={ours}"
-            if np.shape(got) != want.shape:
-                problems.append(f"{where} returned shape {np.shape(got)}, expected {want.shape}")
-            elif _close(got, ours * running_var + (1 - ours) * var):
-                problems.append(f"{where} averaged the biased variance (ours); PyTorch adds the "
-                                f"unbiased one, var * N / (N - 1)")
-            elif _close(got, ours * running_var + (1 - ours) * var * (N - 1) / N):
-                problems.append(f"{where}: the factor is upside down, the unbiased variance is "
-                                f"the larger one")
-            elif _close(got, (1 - ours) * running_var + ours * x.var(axis=0, ddof=1)):
-                problems.append(f"{where}: momentum is in OUR convention here (it weights the "
-                                f"old running value)")
-            else:
-                problems.append(f"{where} returned {np.round(got, 6)}, expected "
-                                f"{np.round(want, 6)}")
-            break
-
-        if problems:
-            print("framework conventions: PROBLEMS")
-            for problem in problems:
-                print("  -", problem)
-        else:
-            print("framework conventions: all self-checks passed")
-        return problems
-''')
-
 code("conversions-check", r'''
     check_framework_conventions()
 ''')
 
 if GRADED_POINTS is not None:
-    test_cell(r'''
-        problems = check_framework_conventions()
-        assert not problems, "\n".join(problems)
-    ''', r'''
+    test_cell(_bn.visible_check("framework_conventions"), r'''
         _fw_rng = np.random.default_rng(20240)
         for _fw_m in (0.0, 0.125, 0.9, 0.999, 1.0):
             assert abs(float(torch_momentum_from_normlab(_fw_m)) - (1.0 - _fw_m)) < 1e-12, _fw_m

@@ -139,6 +139,7 @@ code("imports", r'''
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from assignment.checks import check_nn_batchnorm, check_nn_layernorm, check_nn_model
     from assignment.data_utils import find_cifar10, get_CIFAR10_data
     from assignment.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
     from assignment.layers import softmax_loss
@@ -312,6 +313,12 @@ code("bn-backward-check", r'''
         print_errors(f"BatchNorm, activation={activation}:", layer_gradient_errors(bn, x))
 ''')
 
+code("bn-selfcheck", r'''
+    # The self-check says in words what is wrong, and when a function of layers.py that the
+    # layer calls fails its own check, that you should fix that function first.
+    check_nn_batchnorm()
+''')
+
 test_cell("nn_batchnorm", r'''
     # Self-check: gradients of a batch-norm layer with and without a fused ReLU.
     np.random.seed(0)
@@ -367,6 +374,10 @@ code("ln-check", r'''
         ln.params["beta"] = np.random.randn(6)
         x = 3 * np.random.randn(4, 6) - 1
         print_errors(f"LayerNorm, activation={activation}:", layer_gradient_errors(ln, x))
+''')
+
+code("ln-selfcheck", r'''
+    check_nn_layernorm()
 ''')
 
 test_cell("nn_layernorm", r'''
@@ -447,6 +458,11 @@ code("model-check", r'''
     for reg in (0.0, 3.14):
         loss, errors = model_gradient_errors(small_model(), X, y, reg)
         print_errors(f"reg = {reg}: loss {loss:.4f}, gradient errors:", errors)
+''')
+
+code("model-selfcheck", r'''
+    # Judges calculate_loss and backward on a model of given layers only, then with yours.
+    check_nn_model()
 ''')
 
 test_cell("nn_model", r'''

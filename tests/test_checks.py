@@ -58,7 +58,7 @@ def test_report_is_a_list_of_name_passed_message_and_prints(capsys):
     report = checks.check_batchnorm_forward(verbose=True)
     printed = capsys.readouterr().out
     assert printed.strip() == str(report) == repr(report)
-    assert printed.startswith("batchnorm_forward: 7 of 7 checks passed")
+    assert printed.startswith("batchnorm_forward: 9 of 9 checks passed")
     for name, passed, message in report:
         assert isinstance(name, str) and passed is True and message == ""
 
@@ -241,9 +241,12 @@ def test_batchnorm_backward_mistakes_are_named(task, broken, expected):
 
 def test_backward_check_waits_for_a_correct_forward():
     module = fake_layers(batchnorm_forward=bn_forward_ignoring_gamma)
-    text = fail_text(checks.check_batchnorm_backward(module))
-    assert "the forward pass is not right yet" in text
-    assert "forget to scale by gamma" in text
+    report = checks.check_batchnorm_backward(module)
+    text = fail_text(report)
+    assert report.failures == [] and report.waiting_for == ["batchnorm_forward"]
+    assert "[wait] dgamma matches the numerical gradient: this uses batchnorm_forward, which " \
+           "fails its own self-check: fix that first" in text
+    assert "forget to scale by gamma" in text  # what check_batchnorm_forward() says
 
 
 def test_alt_is_not_blamed_for_a_broken_staged_backward():
@@ -387,7 +390,8 @@ def stub_loss(cls):
     "patch, expected",
     [
         (without_gamma, "model.params has no 'gamma1'"),
-        (regularizing_gamma, "dgamma and dbeta land in grads['gamma{i}']"),
+        (regularizing_gamma, "grads['gamma{i}'] and grads['beta{i}'] are the dgamma and dbeta "
+                             "that affine_norm_relu_backward returns"),
         (forgetting_reg_on_weights, "each dW needs reg * W added"),
         (stub_loss, "not implemented yet: FullyConnectedNet.loss"),
     ],
@@ -471,3 +475,7 @@ def test_on_generated_stubs_every_task_is_not_implemented(tmp_path, monkeypatch)
     assert by_task["spatial_batchnorm"].not_implemented == "spatial_batchnorm_forward"
     assert str(by_task["groupnorm"]) == (
         "groupnorm: not implemented yet: spatial_groupnorm_forward")
+    assert by_task["affine_norm_relu"].not_implemented == "affine_norm_relu_forward"
+    assert by_task["nn_batchnorm"].not_implemented == "BatchNorm.forward"
+    assert by_task["nn_model"].not_implemented == "Model.calculate_loss"
+    assert by_task["framework_conventions"].not_implemented == "torch_momentum_from_normlab"

@@ -213,7 +213,8 @@ def test_instructor_copy_runs_without_errors(mode, tmp_path, monkeypatch, cifar_
     assert error is None and not failed, failed or str(error)[:2000]
 
     by_id = {c.get("id"): c for c in nb.cells}
-    assert "all self-checks passed" in text_of(by_id["conversions-check"])
+    assert "framework_conventions: 3 of 3 checks passed (all passed)" in text_of(
+        by_id["conversions-check"])
     assert "SYNTHETIC" in text_of(by_id["data"])
     assert "normlab, batch norm" in text_of(by_id["train-ours"])
     images = [o for o in by_id["train-ours"].outputs if "image/png" in o.get("data", {})]

@@ -198,6 +198,8 @@ def test_instructor_copy_runs_every_cell_without_error(tmp_path, monkeypatch, sy
     assert "wrong" not in text_of(cells["bn-backward-check"]) + text_of(cells["ln-check"])
     assert "wrong" not in text_of(cells["model-check"]) + text_of(cells["dense-check"])
     assert "[0.5  0.86 0.14]" in text_of(cells["bn-forward"])  # the ReLU after the shift
+    for cell_id in ("bn-selfcheck", "ln-selfcheck", "model-selfcheck"):
+        assert "(all passed)" in text_of(cells[cell_id]), cell_id
     for task, name in (("nn_batchnorm", "BatchNorm"), ("nn_layernorm", "LayerNorm"),
                        ("nn_model", "Model")):
         assert f"{name}: " in text_of(cells[f"test-{task}"]) and "look right" in text_of(

@@ -51,7 +51,9 @@ def _all_texts(result) -> dict[str, bytes]:
 def test_release_has_the_student_files(built):
     names = sorted(p.relative_to(built.tree).as_posix() for p in built.tree.rglob("*")
                    if p.is_file())
-    stubs = sorted(f"assignment/{p.name}" for p in (REPO_ROOT / "solutions").glob("*.py"))
+    solutions = REPO_ROOT / "solutions"
+    stubs = sorted(f"assignment/{p.relative_to(solutions).as_posix()}"
+                   for p in solutions.rglob("*.py") if "__pycache__" not in p.parts)
     assert names == sorted([*CONFIG.notebooks, "README.md", "collect_submission.py",
                             "requirements.txt", "datasets/get_datasets.sh", *stubs])
     assert (built.tree / "datasets" / "get_datasets.sh").stat().st_mode & 0o111
@@ -168,7 +170,8 @@ def test_collect_submission_zips_notebook_and_package_only(built, tmp_path):
     zip_path = student / f"{CONFIG.assignment}_submission.zip"
     with zipfile.ZipFile(zip_path) as archive:
         names = sorted(archive.namelist())
-    stubs = sorted(f"assignment/{p.name}" for p in (built.tree / "assignment").glob("*.py"))
+    stubs = sorted(p.relative_to(built.tree).as_posix()
+                   for p in (built.tree / "assignment").rglob("*.py"))
     assert names == sorted([*CONFIG.notebooks, *stubs])
     assert "assignment/layers.py" in proc.stdout and "WARNING" not in proc.stdout
     # A notebook that lost its nbgrader metadata is flagged before it is submitted.

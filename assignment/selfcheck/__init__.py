@@ -1,0 +1,8 @@
+# normlab student file: given code, nothing to write here.
+# Instructors: generated from solutions/selfcheck/__init__.py by `make stubs`; edit the solution.
+"""The machinery and the per-topic parts of the self-checks; use them through ``checks.py``.
+
+``core`` holds the reports, the steps and how a task's check learns that a task it builds on
+fails its own check; ``batchnorm``, ``layernorm``, ``conv``, ``networks``, ``objects`` and
+``conventions`` hold the checks of the tasks, one module per part of the assignment.
+"""
