@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The browser tests (tests/conftest.py) drive Debian's Chromium through Playwright.
+NORMLAB_CHROMIUM ?= /usr/bin/chromium
+export NORMLAB_CHROMIUM
 
-.PHONY: setup test lint stubs synthetic-data instructor notebooks clean help
+.PHONY: setup browser test lint stubs synthetic-data instructor notebooks clean help
 
 help:
 	@echo "make test            set up .venv (if missing), lint, run the whole test suite"
@@ -23,7 +26,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Chromium for the browser tests: installed from Debian when missing and make runs as root
+# (Playwright's own browser download is not used); otherwise say how to get it.
+browser:
+	@if [ -x "$(NORMLAB_CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "$(NORMLAB_CHROMIUM) is missing: installing Debian's chromium for the browser tests"; \
+		apt-get update && apt-get install -y chromium; \
+	else \
+		echo "NOTE: $(NORMLAB_CHROMIUM) is missing and this is not root with apt-get, so it cannot be"; \
+		echo "      installed here. The browser tests (tests/test_feedback_browser.py) will fail"; \
+		echo "      until it is: sudo apt-get update && sudo apt-get install -y chromium"; \
+		echo "      (or set NORMLAB_CHROMIUM to a Chromium binary)."; \
+	fi
 
 lint: setup
 	$(BIN)/ruff check .

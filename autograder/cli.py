@@ -22,6 +22,7 @@ unchanged since it was recorded and grade again those whose grading was interrup
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from .config import GradingConfig, load_config
 from .course import Course, CourseError, grade_cells
-from .feedback import fmt
+from .feedback import fmt, headline_of
 from .results import SubmissionResult
 
 
@@ -94,6 +95,34 @@ def format_table(rows, max_width: int = 100) -> str:
         current += "  " + part if current.strip() else " " + part
     wrapped.append(current)
     return "\n".join(out + [""] + wrapped)
+
+
+def fix_first_summary(out: Path, rows, max_students: int = 30) -> str:
+    """"Fix first", one line per student: the headline of each ``OUT/<student>/results.json``
+    (the same first line as the student's feedback), students who passed everything together."""
+    if not rows:
+        return ""
+    passed, lines = [], []
+    for row in sorted(rows, key=lambda r: r.student):
+        try:
+            results = json.loads((Path(out) / row.student / "results.json").read_text("utf-8"))
+            line = headline_of(results)
+        except (OSError, ValueError, AttributeError):
+            line = "(no results.json)"
+        if line == "Every check passed.":
+            passed.append(row.student)
+        else:
+            lines.append((row.student, line.removeprefix("Fix first: ")))
+    width = max((len(s) for s, _ in lines[:max_students]), default=0)
+    text = [f"Fix first, per student (details: {Path(out)}/<student>/feedback.html):"]
+    text += [f"  {student.ljust(width)}  {line}" for student, line in lines[:max_students]]
+    if len(lines) > max_students:
+        text.append(f"  ... and {len(lines) - max_students} more students with something to fix")
+    if passed:
+        names = ", ".join(passed[:10]) + (f" and {len(passed) - 10} more" if len(passed) > 10
+                                          else "")
+        text.append(f"  Every check passed: {names}.")
+    return "\n".join(text)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -294,10 +323,12 @@ def cmd_grade(args) -> int:
               "this run keep their grades. Run the same command again to grade the others.",
               file=sys.stderr)
         return 130
+    out = Path(args.out)
+    print()
+    print(fix_first_summary(out, rows))
     print()
     print(format_table(rows))
     print()
-    out = Path(args.out)
     graded = len(rows) - stats.get("skipped", 0)
     line = f"Graded {graded} submission(s) in {time.perf_counter() - started:.1f} s"
     if stats.get("skipped"):

@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 from . import stubgen
-from .cli import format_table, grade_all
+from .cli import fix_first_summary, format_table, grade_all
 from .config import REPO_ROOT, GradingConfig, load_config
 from .release import build_release
 
@@ -139,6 +139,8 @@ def run(base: Path = DEFAULT_DIR, config_path: Path | None = None, progress: boo
     rows, failures = grade_all(base / "submissions", base / "out", config, release.course,
                                progress=progress)
     timings["grade"] = time.perf_counter() - started
+    print()
+    print(fix_first_summary(base / "out", rows))
     print()
     print(format_table(rows))
     print()

@@ -4,26 +4,48 @@ Both are built from a `SubmissionResult` only (plus, for the HTML, what intake f
 inline answers), so they show exactly the check messages and nothing else: no hidden inputs, no
 reference code, reference values only where a message quotes them. Every student-controlled
 string (messages quote tracebacks and file names from the submission) is HTML-escaped.
+
+Both lead with the "Fix first" list of `autograder.digest` (root causes in assignment order, the
+tasks they block, what is not started); the page then gives the detail per task, passed tasks
+collapsed, each note said once. Nothing in either depends on when or how fast the submission was
+graded: the same result always gives the same bytes.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
+from .digest import (
+    MAX_ENTRIES,
+    Digest,
+    Entry,
+    TaskView,
+    begin_with,
+    digest,
+    entry_lines,
+    error_key,
+    first_message,
+    fix_first_text,
+    fmt,
+    lost,
+    mistake_name,
+    own_lines,
+    remaining_line,
+    start_line,
+    waits_for,
+)
 from .results import CheckResult, SubmissionResult
 
+__all__ = ["check_output", "feedback_html", "fmt", "gradescope_status", "mistake_name",
+           "results_json"]
+
 _STATUS_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out"}
-
-
-def fmt(value: float) -> str:
-    """A score for people: 3, 2.5, 0.33."""
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
-
-
-def mistake_name(check: CheckResult) -> str:
-    """The recognised mistake for people: ``unbiased_variance`` -> ``unbiased variance``."""
-    return (check.mistake or "").replace("_", " ")
+_STATE_TEXT = {"passed": "passed", "failed": "failed", "blocked": "blocked",
+               "not_started": "not started"}
+#: Lines of a check's message shown before "N more lines".
+SHOWN_LINES = 3
 
 
 def gradescope_status(check: CheckResult) -> str:
@@ -46,19 +68,22 @@ def check_output(check: CheckResult) -> str:
 def results_json(result: SubmissionResult, manual_points: float = 0.0) -> dict:
     """Gradescope's autograder ``results.json`` for one submission.
 
-    ``score`` is the autograded total (Gradescope uses it instead of summing the tests);
-    submission problems and the note about hand-graded answers go in the top-level ``output``.
+    ``score`` is the autograded total (Gradescope uses it instead of summing the tests). The
+    top-level ``output`` starts with the "Fix first" list (its first line is the headline the
+    grade command prints), then the submission problems and the note about hand-graded answers.
+    No ``execution_time``: it would differ between two runs of the same submission.
     """
-    notes = list(result.problems)
+    notes = fix_first_text(digest(result))
+    if result.problems:
+        notes += ["", "Problems with your submission:"] + [f"- {p}" for p in result.problems]
     if manual_points:
-        notes.append(f"The inline questions ({fmt(manual_points)} points) are graded by the "
-                     "course staff and are not included in this score.")
+        notes += ["", f"The inline questions ({fmt(manual_points)} points) are graded by the "
+                      "course staff and are not included in this score."]
     return {
         "score": round(result.score, 6),
         "output": "\n".join(notes),
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "execution_time": round(result.seconds, 3),
         "tests": [
             {
                 "name": check.name,
@@ -73,31 +98,54 @@ def results_json(result: SubmissionResult, manual_points: float = 0.0) -> dict:
     }
 
 
+def headline_of(results: dict) -> str:
+    """The one-line summary of a results.json (the first line of its ``output``)."""
+    return str(results.get("output", "")).split("\n", 1)[0]
+
+
 _CSS = """
 body { font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d232a;
-       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
-h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-.sub { color: #5b6570; margin-top: 0; }
-.total { font-size: 1.3rem; padding: .7rem 1rem; border-radius: 6px; background: #eef3f8; }
-.total b { font-size: 1.6rem; }
-.problems { border-left: 5px solid #d9822b; background: #fff6ec; padding: .5rem 1rem;
+       max-width: 72rem; margin: 1.2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.4rem; margin: 0 0 .1rem; } h2 { font-size: 1.15rem; margin: 1.4rem 0 .5rem; }
+.sub { color: #5b6570; margin: 0 0 .5rem; }
+.total { font-size: 1.2rem; padding: .5rem 1rem; border-radius: 6px; background: #eef3f8;
+         margin: .5rem 0; }
+.total b { font-size: 1.45rem; }
+.fix { border-left: 6px solid #c0392b; background: #fdf1f0; padding: .2rem 1rem .5rem;
+       border-radius: 4px; margin: .8rem 0; }
+.fix.done { border-color: #2e8b57; background: #eef8f1; }
+.fix.todo { border-color: #3b6fb6; background: #eef3fb; }
+.fix h2 { margin: .5rem 0 .3rem; }
+.fix ol { margin: .2rem 0; padding-left: 1.4rem; } .fix li { margin: .35rem 0; }
+.fix p { margin: .3rem 0; }
+.lost { color: #9b1c1c; font-weight: 600; white-space: nowrap; }
+.problems { border-left: 5px solid #d9822b; background: #fff6ec; padding: .3rem 1rem;
             border-radius: 4px; }
 .problems li { margin: .3rem 0; }
-table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
-th, td { text-align: left; vertical-align: top; padding: .45rem .6rem;
-         border-bottom: 1px solid #dde3ea; }
-th { background: #f4f6f8; font-weight: 600; }
-td.score { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; }
-.badge { display: inline-block; padding: .05rem .5rem; border-radius: 1rem; font-size: .85rem;
+details.task { border: 1px solid #dde3ea; border-radius: 5px; margin: .2rem 0; }
+details.task > summary { padding: .15rem .6rem; cursor: pointer; }
+details.task[open] > summary { border-bottom: 1px solid #dde3ea; background: #f4f6f8; }
+details.task > .body { padding: .2rem .6rem .4rem; }
+.pts { float: right; font-variant-numeric: tabular-nums; }
+.why { color: #5b6570; }
+table { border-collapse: collapse; width: 100%; }
+td { text-align: left; vertical-align: top; padding: .2rem .4rem;
+     border-bottom: 1px solid #eef1f4; }
+td.score { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums;
+           width: 5.5rem; }
+td.st { width: 5.5rem; }
+.badge { display: inline-block; padding: 0 .5rem; border-radius: 1rem; font-size: .82rem;
          font-weight: 600; white-space: nowrap; }
 .passed { background: #dff3e4; color: #1e6b35; } .failed { background: #fde2e1; color: #9b1c1c; }
 .error, .timeout { background: #fde2e1; color: #9b1c1c; }
+.blocked, .not_started { background: #e6ebf1; color: #3d4a57; }
 .mistake { background: #fff3bf; border: 1px solid #f0c000; border-radius: 4px;
-           padding: .3rem .5rem; margin-bottom: .4rem; font-weight: 600; }
-pre { white-space: pre-wrap; word-break: break-word; margin: 0; font: 13px/1.4 Menlo, Consolas,
-      monospace; }
-tr.task th { background: #e8edf2; }
-.note { color: #5b6570; font-size: .9rem; }
+           padding: .25rem .5rem; margin: .3rem 0; }
+pre, code { white-space: pre-wrap; word-break: break-word; font: 13px/1.4 Menlo, Consolas,
+            monospace; }
+pre { margin: 0; }
+details.more > summary { color: #3b6fb6; font-size: .85rem; cursor: pointer; }
+.note { color: #5b6570; font-size: .9rem; margin: .3rem 0; }
 """
 
 
@@ -105,11 +153,150 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _group(checks: Iterable[CheckResult]) -> list[tuple[str, list[CheckResult]]]:
-    groups: dict[str, list[CheckResult]] = {}
-    for check in checks:
-        groups.setdefault(check.task, []).append(check)
-    return list(groups.items())
+def _anchor(task: str) -> str:
+    return "task-" + re.sub(r"[^\w.-]", "_", task)
+
+
+def _link(view: TaskView) -> str:
+    target = "not-started" if view.state == "not_started" else _anchor(view.task)
+    return f'<a href="#{target}"><b>{_e(view.task)}</b></a>'
+
+
+class _Said:
+    """Errors already quoted on the page: a later check says "the same ... as above"."""
+
+    def __init__(self):
+        self.errors: set[str] = set()
+
+    def lines(self, check: CheckResult) -> list[str]:
+        out = []
+        for line in own_lines(check):
+            key = error_key(line)
+            if key is not None and key[1] in self.errors:
+                out.append(f"{key[0]}: the same {key[2]} as above")
+                continue
+            if key is not None:
+                self.errors.add(key[1])
+            out.append(line)
+        return out
+
+
+def _message(lines: list[str]) -> str:
+    if not lines:
+        return ""
+    shown = f"<pre>{_e(chr(10).join(lines[:SHOWN_LINES]))}</pre>"
+    rest = lines[SHOWN_LINES:]
+    if not rest:
+        return shown
+    return (shown + f'<details class="more"><summary>{len(rest)} more '
+            f"line{'s' if len(rest) > 1 else ''}</summary><pre>{_e(chr(10).join(rest))}</pre>"
+            "</details>")
+
+
+def _row(check: CheckResult, lines: list[str]) -> str:
+    status = _STATUS_TEXT.get(check.status, check.status)
+    return (f'<tr><td class="st"><span class="badge {_e(check.status)}">{_e(status)}</span></td>'
+            f"<td>{_e(check.name)}{_message(lines)}</td>"
+            f'<td class="score">{fmt(check.score)} / {fmt(check.max_score)}</td></tr>')
+
+
+def _entry_html(entry: Entry) -> str:
+    view = entry.view
+    parts = [f'{_link(view)} <span class="lost">{lost(view.lost)} of {fmt(view.max_score)} '
+             "points</span>"]
+    for name, _hint, sentence in view.mistakes():
+        parts.append(f'<div class="mistake"><b>Likely mistake: {_e(name)}</b>'
+                     + (f". {_e(sentence)}" if sentence else "") + "</div>")
+    message = first_message(entry.check)
+    if message:
+        parts.append(f'<p>First failing check: {_e(entry.check.name)}:<br><code>{_e(message)}'
+                     "</code></p>")
+    for line in entry_lines(entry)[1:]:
+        if line.startswith(("The same ", "Fix ")):
+            parts.append(f"<p>{_e(line)}</p>")
+    return "<li>" + "".join(parts) + "</li>"
+
+
+def _fix_first_html(d: Digest) -> str:
+    if not d.tasks:
+        return '<section class="fix todo" id="fix-first"><h2>Fix first</h2><p>No checks were ' \
+               "run.</p></section>"
+    if d.passed:
+        return ('<section class="fix done" id="fix-first"><h2>Fix first: nothing</h2>'
+                "<p>Every check of your code passed.</p></section>")
+    first = begin_with(d)
+    start = ""
+    if start_line(d) and first is not None:
+        where = f" in <code>assignment/{_e(first.file)}</code>" if first.file else ""
+        start = (f"<p>{'Begin' if d.untouched else 'Continue'} with {_link(first)}{where}: "
+                 "replace its <code>raise NotImplementedError</code> with your code; the "
+                 "docstring says what to compute.</p>")
+    if not d.entries:
+        title = "Not started yet" if d.untouched else "Next"
+        return (f'<section class="fix todo" id="fix-first"><h2>{title}</h2>{start}'
+                f"<p>{_e(remaining_line(d))}</p></section>")
+    items = "".join(_entry_html(e) for e in d.entries[:MAX_ENTRIES])
+    body = f"<ol>{items}</ol>" if items else ""
+    rest = d.entries[MAX_ENTRIES:]
+    if rest:
+        body += "<p>Then: " + ", ".join(
+            f'{_link(e.view)} <span class="lost">{lost(e.view.lost)}</span>' for e in rest) \
+            + ".</p>"
+    if d.not_started:
+        body += f"<p>{_e(remaining_line(d))}</p>"
+    return f'<section class="fix" id="fix-first"><h2>Fix first</h2>{body}</section>'
+
+
+def _task_html(view: TaskView, d: Digest, said: _Said, boxed: dict[str, str]) -> str:
+    entry = d.entry_of(view.task)
+    why = ""
+    notes = []
+    if view.state == "blocked":
+        why = f"fix {', '.join(view.causes)} first"
+        notes.append(f'<p class="note">Some checks here run your {_e(", ".join(view.causes))}, '
+                     "which fails its own checks, so they may fail because of it: fix it "
+                     "first.</p>")
+    for name, _hint, sentence in view.mistakes():
+        why = why or name
+        if name in boxed:
+            where = "see Fix first" if boxed[name] == "" else f"as in {boxed[name]}, above"
+            notes.append(f'<p class="mistake"><b>Likely mistake: {_e(name)}</b> ({_e(where)})'
+                         "</p>")
+        else:
+            boxed[name] = view.task
+            notes.append(f'<div class="mistake"><b>Likely mistake: {_e(name)}</b>'
+                         + (f". {_e(sentence)}" if sentence else "") + "</div>")
+    if view.state == "failed" and view.causes:
+        notes.append(f'<p class="note">Some checks here also run your '
+                     f"{_e(', '.join(view.causes))}, which fails: fix that first.</p>")
+    if not why and view.state == "failed":
+        why = f"{len(view.failing)} of {len(view.checks)} checks failed"
+    rows = "".join(_row(c, said.lines(c)) for c in view.checks)
+    is_open = view.state == "failed" and entry is not None and entry.view is view and \
+        d.entries.index(entry) < MAX_ENTRIES
+    return (f'<details class="task" id="{_anchor(view.task)}"{" open" if is_open else ""}>'
+            f'<summary><span class="badge {view.state}">{_STATE_TEXT[view.state]}</span> '
+            f"<b>{_e(view.task)}</b> " + (f'<span class="why">— {_e(why)}</span>' if why else "")
+            + f'<span class="pts">{fmt(view.score)} / {fmt(view.max_score)}</span></summary>'
+            f'<div class="body">{"".join(notes)}<table>{rows}</table></div></details>')
+
+
+def _not_started_html(d: Digest) -> str:
+    if not d.not_started:
+        return ""
+    rows = "".join(
+        f'<tr><td class="st"><span class="badge {view.state}">{_STATE_TEXT[view.state]}'
+        f"</span></td><td>{_e(check.name)}{_e(waits_for(view))}</td>"
+        f'<td class="score">{fmt(check.score)} / {fmt(check.max_score)}</td></tr>'
+        for view in d.not_started for check in view.checks)
+    got = sum(v.score for v in d.not_started)
+    out_of = sum(v.max_score for v in d.not_started)
+    return (f'<details class="task" id="not-started"><summary><span class="badge not_started">'
+            f"not started</span> <b>{len(d.not_started)} tasks</b> "
+            f'<span class="why">— their checks stop at the <code>raise NotImplementedError'
+            f"</code> of the stubs as handed out</span>"
+            f'<span class="pts">{fmt(got)} / {fmt(out_of)}</span></summary>'
+            f'<div class="body"><table>{rows}</table></div></details>')
 
 
 def feedback_html(
@@ -118,26 +305,17 @@ def feedback_html(
     answers: Iterable[tuple[str, str]] = (),
     manual_points: float = 0.0,
 ) -> str:
-    """The student's feedback page: total, submission problems, every check, the answers found.
+    """The student's feedback page: total, "Fix first", submission problems, the detail per task
+    (passed tasks collapsed, not-started tasks in one group), the inline answers found.
 
     ``answers``: ``(question, what was found)`` pairs, e.g. ``("inline_question_1", "found")``.
     """
-    rows = []
-    for task, checks in _group(result.checks):
-        got = sum(c.score for c in checks)
-        out_of = sum(c.max_score for c in checks)
-        rows.append(f'<tr class="task"><th colspan="3">{_e(task)}</th>'
-                    f'<th class="score">{fmt(got)} / {fmt(out_of)}</th></tr>')
-        for check in checks:
-            mistake = (f'<div class="mistake">Likely mistake: {_e(mistake_name(check))}</div>'
-                       if check.mistake else "")
-            message = f"<pre>{_e(check.output)}</pre>" if check.output else ""
-            status = _STATUS_TEXT.get(check.status, check.status)
-            rows.append(
-                f'<tr><td><span class="badge {_e(check.status)}">{_e(status)}</span></td>'
-                f"<td>{_e(check.name)}</td><td>{mistake}{message}</td>"
-                f'<td class="score">{fmt(check.score)} / {fmt(check.max_score)}</td></tr>'
-            )
+    d = digest(result)
+    said = _Said()
+    # Mistakes the "Fix first" list explains: a task's detail only names them.
+    boxed = {name: "" for e in d.entries[:MAX_ENTRIES] for name, _, _ in e.view.mistakes()}
+    started = set(id(v) for v in d.not_started)
+    tasks = "\n".join(_task_html(v, d, said, boxed) for v in d.tasks if id(v) not in started)
     problems = ""
     if result.problems:
         items = "".join(f"<li>{_e(p)}</li>" for p in result.problems)
@@ -165,16 +343,13 @@ def feedback_html(
 <p class="sub">Student: {_e(result.student)}</p>
 <p class="total">Autograded score: <b>{fmt(result.score)} / {fmt(result.max_score)}</b>
  &nbsp;<span class="note">({summary})</span></p>
+{_fix_first_html(d)}
 {problems}
 <h2>Checks of your code</h2>
 <p class="note">Each check runs your functions on inputs of its own and compares the outputs with
-what they must be. The message says what differed; when the pattern matches a known mistake it is
-named in yellow.</p>
-<table>
-<thead><tr><th>result</th><th>check</th><th>details</th><th class="score">points</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
+what they must be. Tasks are in the order of the assignment; click one to open or close it.</p>
+{tasks}
+{_not_started_html(d)}
 {manual}
 </body></html>
 """

@@ -46,7 +46,7 @@ FORMAT = 1
 
 #: The code that decides a grade or writes what the student and the TAs see.
 GRADER_FILES = ("cases.py", "mistakes.py", "probes.py", "child.py", "runner.py", "sandbox.py",
-                "job.py", "results.py", "intake.py", "recorder.py", "feedback.py",
+                "job.py", "results.py", "intake.py", "recorder.py", "feedback.py", "digest.py",
                 "references.py", "config.py")
 
 

@@ -65,7 +65,8 @@ GRADE_TIMEOUT = 280
 #: Two local workers: both cores, and every attack runs while another student's job does
 #: (NORMLAB_ADVERSARIAL_WORKERS=1 grades one submission at a time).
 WORKERS = ("--workers", os.environ.get("NORMLAB_ADVERSARIAL_WORKERS", "2"))
-#: A case whose code hangs costs about one time limit, not one per check.
+#: A case whose code hangs costs about one time limit, not one per check (the grade run's
+#: --job-timeout: a job that takes longer is killed and the run reports it).
 MAX_SECONDS_PER_SUBMISSION = 3 * LIMITS["wall_seconds"] + 5
 
 #: What the issue lists; the corpus must keep a case for each.
@@ -355,8 +356,10 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
 
     started = time.monotonic()
     try:
+        # A job over MAX_SECONDS_PER_SUBMISSION is killed and reported (nothing recorded, ERROR
+        # on stderr): results.json carries no timing (the same submission, the same bytes).
         proc = _cli(repo, "grade", str(ctx.submissions), "--out", str(ctx.out), "--no-progress",
-                    *WORKERS,
+                    *WORKERS, "--job-timeout", str(MAX_SECONDS_PER_SUBMISSION),
                     timeout=GRADE_TIMEOUT)
     finally:
         seconds = time.monotonic() - started
@@ -419,8 +422,6 @@ def test_case_earns_only_what_it_deserves_and_says_why(corpus_run, case):
         assert unwanted not in raw, f"{case.name}: feedback.html holds {unwanted!r} unescaped"
     for token in corpus_run.tokens.values():
         assert token not in raw and token not in json.dumps(results), f"leaked {token}"
-    assert results["execution_time"] < MAX_SECONDS_PER_SUBMISSION, (
-        f"{case.name} took {results['execution_time']} s to grade")
     if case.known_issue is not None:
         pytest.xfail(f"known issue: {case.known_issue}\n" + "\n".join(wrong))
 
@@ -489,7 +490,8 @@ def test_the_network_attempt_failed_or_did_not_matter(corpus_run):
         pytest.skip("the network case did not run")
     results = corpus_run.results("network")
     assert results["score"] == sum(c["max_score"] for c in results["tests"])
-    assert results["execution_time"] < LIMITS["wall_seconds"] * 2
+    # Full marks: no check ran into the time limit waiting for a connection.
+    assert not any("time limit" in c["output"] for c in results["tests"])
     if ISOLATION in ("namespaces", "bwrap"):
         assert corpus_run.connections == []
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,16 @@ def test_release_then_grade_end_to_end(released, capsys):
                if t["name"].startswith("layernorm_forward"))
     html = (base / "out" / "classic_mistake" / "feedback.html").read_text()
     assert "Likely mistake: unbiased variance" in html
+    assert mistake["output"].startswith("Fix first: batchnorm_forward (unbiased variance")
+    untouched = json.loads((base / "out" / "untouched" / "results.json").read_text())
+    assert untouched["output"].startswith("Not started yet: begin with batchnorm_forward")
+    # The summary leads with one "Fix first" line per student, before the grade table.
+    assert re.search(r"^  classic_mistake\s+batchnorm_forward \(unbiased variance, -[\d.]+ "
+                     r"points\)", printed, re.M), printed
+    assert re.search(r"^  untouched\s+Not started yet: begin with batchnorm_forward", printed,
+                     re.M), printed
+    assert "Every check passed: reference." in printed
+    assert printed.index("Fix first, per student") < printed.index("[1] batchnorm_forward")
 
     for line in ("reference", "untouched", "classic_mistake"):
         assert any(row.startswith(line) for row in printed.splitlines()), printed

@@ -44,6 +44,8 @@ def test_demo_runs_offline_and_grades_every_sample(tmp_path):
     assert "matched by position" in stripped["output"]
     for row in ("reference", "untouched", "classic_mistake", "colab_stripped"):
         assert any(line.startswith(row) for line in proc.stdout.splitlines()), proc.stdout
+    assert "Fix first, per student" in proc.stdout
+    assert "Every check passed: colab_stripped, reference." in proc.stdout
     assert (out / "grades.csv").read_text().count("\n") == 5
 
 
