@@ -1,6 +1,7 @@
 """The nbgrader course directory the grader keeps for formgrader, and its gradebook.
 
-Layout (nbgrader's own, so ``nbgrader formgrader`` run in the course directory finds everything)::
+Layout (nbgrader's own, so formgrader started in the course directory finds everything:
+``python -m autograder formgrader``)::
 
     course/
       nbgrader_config.py              written by the release: db_url, root
@@ -23,6 +24,7 @@ nbgrader behaviours handled here:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,7 +115,7 @@ class Course:
         path = self.root / "nbgrader_config.py"
         path.write_text(
             "# Written by `python -m autograder release`; nbgrader and formgrader read it when\n"
-            "# started in this folder (`nbgrader formgrader`, or Jupyter's Formgrader tab).\n"
+            "# started in this folder (`python -m autograder formgrader` starts formgrader).\n"
             "#\n"
             "# Grades of the code come from `python -m autograder grade`, which runs student code\n"
             "# in a sandbox. Do NOT run `nbgrader autograde` on student notebooks: it executes\n"
@@ -148,6 +150,56 @@ class Course:
                 f"nbgrader generate_assignment failed (exit status {proc.returncode}):\n{tail}"
             )
         return log
+
+
+def state_dir() -> Path:
+    """Where the grader remembers things between commands: ``$NORMLAB_HOME``, else
+    ``$XDG_CONFIG_HOME/normlab``, else ``~/.config/normlab``."""
+    if os.environ.get("NORMLAB_HOME"):
+        return Path(os.environ["NORMLAB_HOME"])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "normlab"
+
+
+def _courses_file() -> Path:
+    return state_dir() / "courses.json"
+
+
+def record_course(course: Course) -> Path:
+    """Remember ``course`` as the course of its assignment, for `grade` and `formgrader`."""
+    path = _courses_file()
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    known[course.assignment] = {"root": str(course.root), "db_url": course.db_url}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def recorded(assignment: str) -> Course | None:
+    """The course the last `release` of ``assignment`` recorded, if its folder still exists."""
+    try:
+        entry = json.loads(_courses_file().read_text(encoding="utf-8"))[assignment]
+        course = Course(Path(entry["root"]), assignment, str(entry["db_url"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return course if course.root.is_dir() else None
+
+
+def recorded_course(assignment: str = "normalization") -> Path:
+    """The folder of the recorded course, or `CourseError` with the command to run."""
+    course = recorded(assignment)
+    if course is None:
+        raise CourseError(
+            f"no course of {assignment!r} is recorded (in {_courses_file()}): make the release "
+            f"first, `python -m autograder release --out build/release`, or name the course "
+            f"folder with --course DIR")
+    return course.root
 
 
 def describe_db_error(exc: BaseException, url: str) -> str:
