@@ -9,7 +9,7 @@
         datasets/get_datasets.sh
         requirements.txt
         README.md                      how to work (Jupyter or Colab) and how to submit
-        collect_submission.py          zips the work into <assignment>_submission.zip
+        collect_submission.py          zips the work into <assignment>_<student id>.zip
     DIR/<assignment>.zip               the same folder, zipped (one top-level folder)
     DIR/.normlab-release               marker: this DIR may be overwritten by the next release
 
@@ -487,12 +487,15 @@ Passing the self-checks is a good sign, not a proof: the grader runs more tests 
 2. In this folder run
 
    ```bash
-   python collect_submission.py
+   python collect_submission.py --student YOUR_ID
    ```
 
-   It writes `{name}_submission.zip` with your notebook(s) and `assignment/*.py` (not the
-   data) and lists what it included.
-3. Upload `{name}_submission.zip` where your course says.
+   (your id as your course knows you, e.g. your login; without `--student` it is taken from
+   JupyterHub or asked once). It writes `{name}_YOUR_ID.zip` with your notebook(s),
+   `assignment/*.py` (not the data) and a note of your id, and lists what it included. In
+   Google Colab, run the last cell of the notebook instead: it writes the zip into your Drive
+   folder.
+3. Upload `{name}_YOUR_ID.zip` where your course says.
 
 Please keep the notebook's cells: do not delete, copy or re-create the cells with the inline
 questions, your answers and the autograded tests. The grader finds your answers by those cells'
@@ -502,77 +505,14 @@ feedback if it could not. Do not rename functions or files in `assignment/`.
 """
 
 
-COLLECT_SUBMISSION = '''\
-"""Zip your work for submission: run `python collect_submission.py` in this folder.
-
-Writes {assignment}_submission.zip with the notebook(s) and the Python files of assignment/
-(not the data, not caches) and lists what it included.
-"""
-
-import json
-import os
-import sys
-import zipfile
-from pathlib import Path
-
-ASSIGNMENT = {assignment!r}
-NOTEBOOKS = {notebooks!r}
-HERE = Path(__file__).resolve().parent
-SKIP = {{"__pycache__", ".ipynb_checkpoints", "datasets", ".git"}}
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def notebook_warning(path):
-    """A warning about a notebook that the grader may not read well, or None."""
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        cells = nb["cells"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return f"{{path.name}} is not a readable notebook file; save it again from Jupyter"
-    if not any("nbgrader" in cell.get("metadata", {{}}) for cell in cells):
-        return (
-            f"{{path.name}} has lost its nbgrader cell metadata (Colab can do this when it "
-            "saves). The grader will try to find your answers by position; to be safe, copy "
-            "your answers into a fresh copy of the released notebook and submit that"
-        )
-    return None
-
-
-def main():
-    files = []
-    for name in NOTEBOOKS:
-        path = HERE / name
-        if path.is_file():
-            files.append(path)
-            warning = notebook_warning(path)
-            if warning:
-                print("WARNING:", warning)
-        else:
-            print(f"WARNING: {{name}} is missing; it will not be in the submission")
-    package = HERE / "assignment"
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(HERE)
-        if not SKIP.intersection(rel.parts) and path.is_file() and not path.is_symlink():
-            files.append(path)
-    if not any(p.parent == package for p in files):
-        print("ERROR: no assignment/*.py found next to this script; run it in your assignment "
-              "folder", file=sys.stderr)
-        return 1
-    out = HERE / f"{{ASSIGNMENT}}_submission.zip"
-    partial = out.with_name(out.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, path.relative_to(HERE).as_posix())
-    os.replace(partial, out)
-    print(f"Wrote {{out.name}} with {{len(files)}} files:")
-    for path in files:
-        print(f"  {{path.relative_to(HERE).as_posix()}}  ({{path.stat().st_size}} bytes)")
-    print(f"Upload {{out.name}} where your course says.")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+def collect_script(config: GradingConfig) -> str:
+    """``collect_submission.py`` for the release (templates/collect_submission.py)."""
+    text = (TEMPLATES / "collect_submission.py").read_text(encoding="utf-8")
+    return (text.replace('"@@ASSIGNMENT@@"', repr(config.assignment))
+            .replace('["@@NOTEBOOKS@@"]', repr(list(config.notebooks))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -685,7 +625,7 @@ def build_release(
     shutil.copyfile(REQUIREMENTS, staging / "requirements.txt")
     (staging / "README.md").write_text(student_readme(config), encoding="utf-8")
     (staging / "collect_submission.py").write_text(
-        COLLECT_SUBMISSION.format(assignment=config.assignment, notebooks=list(config.notebooks)),
+        collect_script(config),
         encoding="utf-8",
     )
     staging.replace(tree)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from autograder import cases, release
 from autograder.config import REPO_ROOT, load_config
 from autograder.course import Course, grade_cells
+from autograder.layouts import IDENTITY_FILE, recorded_id
 from autograder.release import (
     ReleaseError,
     Secrets,
@@ -158,30 +160,54 @@ def test_course_keeps_source_and_release_for_grading(built):
     assert course.db_url in config and "?timeout=30" in course.db_url
 
 
-def test_collect_submission_zips_notebook_and_package_only(built, tmp_path):
+def _collect(folder, *args, env=None, stdin=None):
+    return subprocess.run([sys.executable, "collect_submission.py", *args], cwd=folder,
+                          capture_output=True, text=True, check=True, input=stdin,
+                          env={k: v for k, v in {**os.environ, **(env or {})}.items()
+                               if k not in ("JUPYTERHUB_USER", "NB_USER") or k in (env or {})})
+
+
+def test_collect_submission_zips_notebook_package_and_identity_only(built, tmp_path):
     student = tmp_path / "student"
     shutil.copytree(built.tree, student)
     (student / "datasets" / "cifar-10-batches-py").mkdir()
     (student / "datasets" / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"\0" * 100)
     (student / "assignment" / "__pycache__").mkdir()
     (student / "assignment" / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"\0")
-    proc = subprocess.run([sys.executable, "collect_submission.py"], cwd=student,
-                          capture_output=True, text=True, check=True)
-    zip_path = student / f"{CONFIG.assignment}_submission.zip"
+    proc = _collect(student, "--student", "ada.lovelace")
+    zip_path = student / f"{CONFIG.assignment}_ada.lovelace.zip"
     with zipfile.ZipFile(zip_path) as archive:
         names = sorted(archive.namelist())
+        identity = json.loads(archive.read(IDENTITY_FILE))
     stubs = sorted(p.relative_to(built.tree).as_posix()
                    for p in (built.tree / "assignment").rglob("*.py"))
-    assert names == sorted([*CONFIG.notebooks, *stubs])
+    assert names == sorted([*CONFIG.notebooks, *stubs, IDENTITY_FILE])
+    assert identity == {"student": "ada.lovelace", "assignment": CONFIG.assignment}
+    assert recorded_id(zip_path) == "ada.lovelace"  # what the grader reads back
     assert "assignment/layers.py" in proc.stdout and "WARNING" not in proc.stdout
     # A notebook that lost its nbgrader metadata is flagged before it is submitted.
     nb = json.loads((student / NB).read_text())
     for cell in nb["cells"]:
         cell["metadata"].pop("nbgrader", None)
     (student / NB).write_text(json.dumps(nb))
-    proc = subprocess.run([sys.executable, "collect_submission.py"], cwd=student,
-                          capture_output=True, text=True, check=True)
+    proc = _collect(student, "--student", "ada.lovelace")
     assert "lost its nbgrader cell metadata" in proc.stdout
+
+
+def test_collect_submission_takes_the_id_from_jupyterhub_or_asks_once(built, tmp_path):
+    student = tmp_path / "student"
+    shutil.copytree(built.tree, student)
+    _collect(student, env={"JUPYTERHUB_USER": "hubuser"})
+    assert (student / f"{CONFIG.assignment}_hubuser.zip").is_file()
+    proc = _collect(student, stdin="not an id!\nbob\n")  # asked: the bad answer is refused
+    assert "letters, digits" in proc.stdout
+    assert (student / f"{CONFIG.assignment}_bob.zip").is_file()
+    _collect(student)  # ... and remembered: not asked again (no input to give)
+    assert recorded_id(student / f"{CONFIG.assignment}_bob.zip") == "bob"
+    dest = tmp_path / "drive"
+    dest.mkdir()
+    _collect(student, "--dest", str(dest))
+    assert (dest / f"{CONFIG.assignment}_bob.zip").is_file()
 
 
 def test_student_self_check_runs_in_the_release(built):
