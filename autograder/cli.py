@@ -4,10 +4,12 @@
     python -m autograder grade SUBMISSIONS --out OUT [--config FILE] [--course DIR] [--db URL]
                                [--workers N | --dask-scheduler ADDRESS] [--force]
                                [--job-timeout SECONDS] [--no-progress]
+    python -m autograder formgrader [--course DIR] [--port P]
     python -m autograder check [DIR] [TASK ...]
 
-``--course`` defaults to ``<parent of --out>/course`` for both release and grade, so
-``release --out build/release`` and ``grade ... --out build/out`` share ``build/course``.
+``release`` makes its course in ``--course`` (default ``<parent of --out>/course``) and records
+it (`course.record_course`); ``grade`` and ``formgrader`` use the recorded course unless
+``--course`` is given.
 ``--db`` defaults to ``sqlite:///<course>/gradebook.db?timeout=30``; give the same value to
 release and grade (and formgrader reads it from ``<course>/nbgrader_config.py``).
 
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 
 from .config import GradingConfig, load_config
-from .course import Course, CourseError, grade_cells
+from .course import Course, CourseError, grade_cells, record_course, recorded, recorded_course
 from .feedback import fmt, headline_of
 from .results import SubmissionResult
 
@@ -62,30 +64,56 @@ def grade_one(student: str, workdir: Path, config: GradingConfig,
 # --------------------------------------------------------------------------------------------------
 
 
+def _task_order() -> dict[str, int]:
+    """Task -> its place in the assignment (the checks' order), for stable columns."""
+    from .cases import all_checks
+
+    order: dict[str, int] = {}
+    for check in all_checks():
+        order.setdefault(check.task, len(order))
+    return order
+
+
 def format_table(rows, max_width: int = 100) -> str:
-    """Student, total/max and one compact column per task, with a legend of the task columns."""
+    """Student, total/max and one compact column per task in assignment order, split into
+    blocks that fit ``max_width`` columns, with a legend of the task columns."""
     if not rows:
         return "(no students graded)"
-    tasks: list[str] = []
+    seen: list[str] = []
     for row in rows:
-        tasks += [t for t in row.tasks if t not in tasks]
+        seen += [t for t in row.tasks if t not in seen]
+    order = _task_order()
+    tasks = sorted(seen, key=lambda t: (order.get(t, len(order)), seen.index(t)))
     maxima = {t: max(r.tasks.get(t, (0.0, 0.0))[1] for r in rows) for t in tasks}
-    headers = ["student", "total"] + [f"[{i}]" for i in range(1, len(tasks) + 1)]
-    body = []
-    for row in sorted(rows, key=lambda r: r.student):
-        cells = [row.student, f"{fmt(row.total)}/{fmt(row.max_total)}"]
-        for task in tasks:
-            got = row.tasks.get(task)
-            cells.append("-" if got is None else fmt(got[0]))
-        body.append(cells)
-    widths = [max(len(str(line[i])) for line in [headers, *body]) for i in range(len(headers))]
-
-    def line(cells):
-        first = [str(cells[0]).ljust(widths[0])]
-        rest = [str(c).rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join(first + rest).rstrip()
-
-    out = [line(headers), "  ".join("-" * w for w in widths)] + [line(c) for c in body]
+    ordered = sorted(rows, key=lambda r: r.student)
+    first = [["student", "total"]] + [[r.student, f"{fmt(r.total)}/{fmt(r.max_total)}"]
+                                      for r in ordered]
+    columns = []
+    for i, task in enumerate(tasks, start=1):
+        cells = [f"[{i}]"] + ["-" if r.tasks.get(task) is None else fmt(r.tasks[task][0])
+                              for r in ordered]
+        columns.append(cells)
+    lead = [max(len(line[k]) for line in first) for k in range(2)]
+    blocks, block, width = [], [], lead[0] + 2 + lead[1]
+    for cells in columns:
+        w = max(len(c) for c in cells)
+        if block and width + 2 + w > max_width:
+            blocks.append(block)
+            block, width = [], lead[0] + 2 + lead[1]
+        block.append(cells)
+        width += 2 + w
+    blocks.append(block)
+    out = []
+    for block in blocks:
+        widths = lead + [max(len(c) for c in cells) for cells in block]
+        for r in range(len(first)):
+            cells = first[r] + [col[r] for col in block]
+            line = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in
+                                                 zip(cells[1:], widths[1:], strict=True)]
+            out.append("  ".join(line).rstrip())
+            if r == 0:
+                out.append("  ".join("-" * w for w in widths))
+        out.append("")
     legend = "  ".join(f"[{i}] {t} ({fmt(maxima[t])})" for i, t in enumerate(tasks, start=1))
     wrapped, current = [], "tasks:"
     for part in legend.split("  "):
@@ -94,7 +122,7 @@ def format_table(rows, max_width: int = 100) -> str:
             current = "      "
         current += "  " + part if current.strip() else " " + part
     wrapped.append(current)
-    return "\n".join(out + [""] + wrapped)
+    return "\n".join(out + wrapped)
 
 
 def fix_first_summary(out: Path, rows, max_students: int = 30) -> str:
@@ -131,7 +159,25 @@ def fix_first_summary(out: Path, rows, max_students: int = 30) -> str:
 
 
 def _course_dir(args) -> Path:
+    """``--course``, else the default beside ``--out`` (release: ``<parent of --out>/course``)."""
     return Path(args.course) if args.course else Path(args.out).resolve().parent / "course"
+
+
+def _graded_course(args, config: GradingConfig) -> Course:
+    """The course to grade into: ``--course``, else the one the last release recorded, else the
+    one beside ``--out`` if it exists; otherwise `CourseError` with the command to run."""
+    if args.course:
+        return Course.at(args.course, config.assignment, args.db)
+    known = recorded(config.assignment)
+    if known is not None:
+        return Course.at(known.root, config.assignment, args.db or known.db_url)
+    beside = _course_dir(args)
+    if (beside / "nbgrader_config.py").is_file():
+        return Course.at(beside, config.assignment, args.db)
+    raise CourseError(
+        f"no release of {config.assignment!r} is recorded and {beside} holds none: make it "
+        f"first with\n    python -m autograder release --out build/release\n(or give the "
+        f"course folder of an earlier release: --course DIR)")
 
 
 def cmd_release(args) -> int:
@@ -143,6 +189,7 @@ def cmd_release(args) -> int:
     except (ReleaseError, CourseError) as exc:
         print(f"release: error: {exc}", file=sys.stderr)
         return 1
+    record_course(result.course)
     total = sum(result.points.values())
     print(f"Student release: {result.tree}  ({len(result.files)} files)")
     print(f"           zip: {result.zip_path}")
@@ -151,6 +198,8 @@ def cmd_release(args) -> int:
           f"= {fmt(total)} points")
     print(f"Scanned every file and the zip: no solutions, hidden tests or references. "
           f"({result.seconds:.1f} s)")
+    print("Next: hand out the zip; grade with `python -m autograder grade SUBMISSIONS --out "
+          "OUT`; TAs: `python -m autograder formgrader`.")
     return 0
 
 
@@ -216,7 +265,13 @@ def grade_all(submissions: Path, out: Path, config: GradingConfig, course: Cours
     started = time.perf_counter()
     cells = grade_cells(course.db_url, config.assignment)  # a bad gradebook stops us here
     release_notebooks = load_release_notebooks(course.release_dir, config.notebooks)
-    students = discover(submissions)
+    roster = discover(submissions, config.assignment)
+    students = roster.pairs()
+    names = {f.student: f.name for f in roster.found if f.name}
+    if roster.layout != "plain":
+        echo(f"submissions: {roster.layout} layout, {len(students)} student(s)")
+    for note in roster.notes:
+        echo(f"note: {note}")
     # The backend first: a cluster that cannot be reached leaves OUT untouched.
     backend = make_backend(config, workers=workers, dask_scheduler=dask_scheduler,
                            job_timeout=job_timeout, grader=grader, job_fn=job_fn, echo=echo)
@@ -256,6 +311,7 @@ def grade_all(submissions: Path, out: Path, config: GradingConfig, course: Cours
                     continue
                 t0 = time.perf_counter()
                 submission = prepare(student, origin, config.notebooks, release_notebooks)
+                submission.name = names.get(student)
                 ticket += 1
                 in_flight[ticket] = (submission, key, time.perf_counter() - t0)
                 bar.set_postfix_str(student)
@@ -308,7 +364,11 @@ def cmd_grade(args) -> int:
     started = time.perf_counter()
     stats: dict = {}
     try:
-        course = Course.at(_course_dir(args), config.assignment, args.db)
+        course = _graded_course(args, config)
+    except CourseError as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return 2
+    try:
         rows, failures = grade_all(Path(args.submissions), Path(args.out), config, course,
                                    progress=not args.no_progress, workers=args.workers,
                                    dask_scheduler=args.dask_scheduler, force=args.force,
@@ -337,10 +397,24 @@ def cmd_grade(args) -> int:
     print(line + ".")
     print(f"  grades:   {out / 'grades.csv'}")
     print(f"  feedback: {out}/<student>/feedback.html (and results.json for Gradescope)")
-    print(f"  course:   {course.root} (nbgrader formgrader: inline questions for the TAs)")
+    print(f"  course:   {course.root} (TAs grade the inline questions in formgrader: "
+          "python -m autograder formgrader)")
     for failure in failures:
         print(f"ERROR {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def cmd_formgrader(args) -> int:
+    from .formgrader import main as formgrader_main
+
+    config = load_config(args.config)
+    try:
+        course = Path(args.course) if args.course else recorded_course(config.assignment)
+    except CourseError as exc:
+        print(f"formgrader: error: {exc}", file=sys.stderr)
+        return 2
+    return formgrader_main(["--course", str(course)]
+                           + (["--port", str(args.port)] if args.port else []))
 
 
 def cmd_check(args) -> int:
@@ -361,7 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="release config (default: autograder/release.toml)")
         p.add_argument("--out", type=Path, required=True, help=out_help)
         p.add_argument("--course", type=Path, default=None,
-                       help="nbgrader course folder (default: <parent of --out>/course)")
+                       help="nbgrader course folder (release: default <parent of --out>/course, "
+                            "recorded for grade and formgrader; grade: default the recorded "
+                            "one)")
         p.add_argument("--db", default=None,
                        help="gradebook SQLAlchemy URL (default: sqlite:///<course>/gradebook.db"
                             "?timeout=30; e.g. postgresql+psycopg2://user@host/db)")
@@ -372,7 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="grade every submission in a folder")
     grade.add_argument("submissions", type=Path,
-                       help="folder of <student_id>/ folders and/or <student_id>.zip files")
+                       help="folder of submissions: <student_id>/ folders and/or zips "
+                            "(<student_id>.zip, <assignment>_<student_id>.zip), nbgrader's "
+                            "submitted/ tree, or a Canvas or Moodle bulk download")
     common(grade, "folder for grades.csv and <student>/{results.json,feedback.html}")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.add_argument("--workers", type=int, default=1, metavar="N",
@@ -389,6 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "problem; student code has its own limits). Default: every "
                             "sandboxed child at its time limit, plus 2 minutes")
     grade.set_defaults(func=cmd_grade)
+
+    formgrader = sub.add_parser(
+        "formgrader", help="start nbgrader's formgrader for the TAs (Ctrl-C stops it)")
+    formgrader.add_argument("--course", type=Path, default=None,
+                            help="course folder (default: the one the last release recorded)")
+    formgrader.add_argument("--port", type=int, default=None, help="default: a free port")
+    formgrader.add_argument("--config", type=Path, default=None,
+                            help="release config (default: autograder/release.toml)")
+    formgrader.set_defaults(func=cmd_formgrader)
 
     check = sub.add_parser("check", help="run the self-checks of a kit folder's assignment/")
     check.add_argument("dir", nargs="?", type=Path, default=None,

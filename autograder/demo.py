@@ -148,8 +148,9 @@ def run(base: Path = DEFAULT_DIR, config_path: Path | None = None, progress: boo
     print(f"  grades:   {base / 'out' / 'grades.csv'}")
     for row in sorted(rows, key=lambda r: r.student):
         print(f"  feedback: {base / 'out' / row.student / 'feedback.html'}")
-    print(f"  course:   {release.course.root}  (cd there and run `nbgrader formgrader` to grade "
-          "the inline questions)")
+    print(f"  course:   {release.course.root}")
+    print(f"TAs grade the inline questions in formgrader:\n    python -m autograder formgrader "
+          f"--course {release.course.root}")
     for failure in failures:
         print(f"ERROR {failure}", file=sys.stderr)
     return {"rows": rows, "failures": failures, "timings": timings, "base": base,

@@ -35,8 +35,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-#: Student ids become folder names and gradebook keys.
-STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+from .layouts import STUDENT_ID_RE  # noqa: F401 - student ids: folder names, gradebook keys
 
 #: Skipped quietly wherever they are: caches and OS litter.
 _LITTER_DIRS = {"__pycache__", ".ipynb_checkpoints", "__MACOSX", ".git", ".venv", "venv"}
@@ -83,6 +82,7 @@ class Submission:
     student: str
     origin: Path
     workdir: Path
+    name: str | None = None  # the student's full name, where the submission layout gives it
     has_package: bool = False
     notebooks: dict[str, NotebookIntake] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -96,38 +96,19 @@ class Submission:
 # --------------------------------------------------------------------------------------------------
 
 
-def discover(submissions: Path | str) -> list[tuple[str, Path]]:
-    """``(student, path)`` for every ``<student>/`` folder and ``<student>.zip`` in ``submissions``.
+def discover(submissions: Path | str, assignment: str = "normalization"):
+    """Every submission in ``submissions`` as an `autograder.layouts.Roster` (plain folders and
+    zips, nbgrader's submitted/ tree, Canvas's and Moodle's bulk downloads), with the notes the
+    instructor should read (duplicates, ids that disagree, files skipped).
 
-    Raises IntakeError for a missing folder, invalid student ids or a student given twice.
+    Raises IntakeError when the folder is missing or nothing in it can be told apart.
     """
-    root = Path(submissions)
-    if not root.is_dir():
-        raise IntakeError(f"{root}: no such folder of submissions")
-    found: dict[str, Path] = {}
-    bad = []
-    for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or path.name in _LITTER_DIRS | _LITTER_FILES:
-            continue
-        if path.is_symlink():
-            bad.append(f"{path.name} (a symbolic link; copy the submission instead)")
-            continue
-        if path.is_dir():
-            student = path.name
-        elif path.is_file() and path.suffix.lower() == ".zip":
-            student = path.stem
-        else:
-            continue
-        if not STUDENT_ID_RE.match(student):
-            bad.append(f"{path.name} (a student id is letters, digits and _.@+- only)")
-            continue
-        if student in found:
-            bad.append(f"{path.name} (student {student} also has {found[student].name})")
-            continue
-        found[student] = path
-    if bad:
-        raise IntakeError(f"{root}: cannot use " + "; ".join(bad))
-    return sorted(found.items())
+    from .layouts import LayoutError, read_roster
+
+    try:
+        return read_roster(submissions, assignment)
+    except LayoutError as exc:
+        raise IntakeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------

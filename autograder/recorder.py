@@ -354,8 +354,11 @@ class Recorder:
                     "release first with the same --course/--db"
                 )
             row = db.get(Student, student)
+            first, last = _display_name(student, getattr(submission, "name", None))
             if row is None:
-                db.add(Student(id=student))
+                db.add(Student(id=student, first_name=first, last_name=last))
+            elif row.last_name in (None, "") or (submission.name and row.last_name == student):
+                row.first_name, row.last_name = first, last  # never a TA's edit
             old = db.query(SubmittedAssignment).filter(
                 SubmittedAssignment.assignment_id == assignment.id,
                 SubmittedAssignment.student_id == student,
@@ -470,6 +473,15 @@ class Recorder:
         _swap_in(submitted, self.course.submitted_dir(student), self.course_tmp)
         _swap_in(autograded, self.course.autograded_dir(student), self.course_tmp)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _display_name(student: str, name: str | None) -> tuple[str, str]:
+    """(first, last) for the gradebook: formgrader shows "last, first" beside the id, and
+    "None, None" where there is no name. Without a name: the id and a dash."""
+    if name and name.strip():
+        parts = name.split()
+        return " ".join(parts[:-1]) or "-", parts[-1]
+    return "-", student
 
 
 def _check_output(grade_id: str, checks: list) -> dict:

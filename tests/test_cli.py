@@ -41,6 +41,23 @@ def test_format_table_is_compact_with_a_legend():
     assert cli.format_table([]) == "(no students graded)"
 
 
+def test_the_table_keeps_assignment_order_and_fits_100_columns():
+    """Columns in the order of the assignment whatever order the rows list them in (a skipped
+    student's row comes back from grades.csv), split into blocks that fit."""
+    order = list(cli._task_order())
+    full = {t: (10.25, 10.25) for t in order}
+    rows = [Row("a-student-with-a-long-id", {}, dict(reversed(list(full.items()))), 1.0, 2.0),
+            Row("bob", {}, dict(sorted(full.items())), 1.0, 2.0)]
+    table = cli.format_table(rows)
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert sum(line.startswith("student") for line in lines) >= 2  # more than one block
+    legend = table[table.index("tasks:"):]
+    assert [legend.index(f"] {t} (") for t in order] == sorted(
+        legend.index(f"] {t} (") for t in order)
+    assert cli.format_table(rows) == cli.format_table(rows[::-1])
+
+
 class FakeGraderForTests:
     """A test double of `cli.grade_one`: no student code runs; one student makes it crash."""
 
@@ -154,14 +171,32 @@ def test_module_entry_point_and_check_command(tmp_path):
     assert cli.main(["check", str(tmp_path)]) == 2  # no assignment/ there
 
 
-def test_grade_without_a_release_says_what_to_do(tmp_path, capsys):
+def test_grade_without_a_release_says_what_to_do(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NORMLAB_HOME", str(tmp_path / "home"))  # nothing recorded
     (tmp_path / "subs").mkdir()
     code = cli.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"),
                      "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "holds no release" in err and "python -m autograder release" in err
+    assert "no release of 'normalization' is recorded" in err
+    assert "python -m autograder release --out build/release" in err
+    assert "keep their grades" not in err  # nothing was graded: no advice about it
     assert not (tmp_path / "course" / "gradebook.db").exists()
+
+
+def test_release_records_its_course_for_grade_and_formgrader(tmp_path, monkeypatch):
+    """One course location: `grade --out` anywhere finds the course the release made."""
+    from autograder.course import recorded
+
+    monkeypatch.setenv("NORMLAB_HOME", str(tmp_path / "home"))
+    config = cli.load_config(None)
+    assert recorded(config.assignment) is None
+    assert cli.main(["release", "--out", str(tmp_path / "rel")]) == 0
+    known = recorded(config.assignment)
+    assert known is not None and known.root == (tmp_path / "course").resolve()
+    args = cli.build_parser().parse_args(["grade", str(tmp_path), "--out",
+                                          str(tmp_path / "elsewhere" / "deep" / "out")])
+    assert cli._graded_course(args, config).root == known.root
 
 
 def test_grade_help_lists_the_scale_out_and_resume_options():

@@ -244,19 +244,22 @@ def test_discover_folders_and_zips(tmp_path):
     zip_folder(write_submission(tmp_path / "x" / "bob", released_notebook()), tmp_path / "bob.zip")
     (tmp_path / "notes.txt").write_text("ignored")
     (tmp_path / ".hidden").mkdir()
-    found = discover(tmp_path)
+    found = discover(tmp_path).pairs()
     assert [(s, p.name) for s, p in found] == [("alice", "alice"), ("bob", "bob.zip"),
                                                 ("x", "x")]
 
 
-def test_discover_rejects_duplicates_and_bad_ids(tmp_path):
+def test_discover_reports_duplicates_and_bad_ids_and_grades_the_others(tmp_path):
     write_submission(tmp_path / "alice", None)
     (tmp_path / "alice.zip").write_bytes(b"")
-    with pytest.raises(IntakeError, match="also has"):
-        discover(tmp_path)
-    (tmp_path / "alice.zip").unlink()
+    write_submission(tmp_path / "bob", None)
     (tmp_path / "bad name").mkdir()
-    with pytest.raises(IntakeError, match="student id"):
+    roster = discover(tmp_path)
+    assert [s for s, _ in roster.pairs()] == ["bob"]
+    assert any("alice" in n and "none of them was graded" in n for n in roster.notes)
+    assert any("not a student id" in n for n in roster.notes)
+    (tmp_path / "bob").rename(tmp_path / "also bad")
+    with pytest.raises(IntakeError, match="told apart"):
         discover(tmp_path)
     with pytest.raises(IntakeError, match="no such folder"):
         discover(tmp_path / "nope")
