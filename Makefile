@@ -1,6 +1,7 @@
 # normlab — the two commands a new machine needs are `make test` and `make demo`.
 # Everything else here is a step those two call, or an instructor's convenience.
 
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,9 +22,12 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "normlab needs Python 3.10 or newer; set PYTHON=python3.x")'
+	@echo "Setting up $(VENV) (once; about 1-2 minutes on a new machine, a line per package):"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --progress-bar off -r requirements-dev.txt \
+		| grep --line-buffered -E '^(Collecting|Successfully installed)' | cut -c1-100; \
+		test "$${PIPESTATUS[0]}" -eq 0
 	touch $(STAMP)
 
 setup: $(STAMP) browser
