@@ -644,6 +644,9 @@ def build_release(
             f"release REFUSED: {len(problems)} problem(s); the folder was moved to {refused} "
             f"for inspection and the zip deleted. Do not hand it out.\n  {shown}{more}"
         )
+    # 4. The course's release folder holds the whole verified kit (not only the notebooks
+    #    nbgrader made), so `nbgrader release_assignment` hands out what students need.
+    shutil.copytree(tree, course.release_dir, dirs_exist_ok=True)
     files = sorted(_tree_files(tree))
     return ReleaseResult(
         tree=tree,
