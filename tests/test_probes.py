@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-import time
 import types
 
 import numpy as np
@@ -75,13 +74,14 @@ def test_outputs_are_named_numeric_arrays_and_inputs_stay_untouched():
 
 
 def test_every_probe_is_cheap():
-    calls = all_calls(seed=1)
-    start = time.perf_counter()
-    for probe, inputs in calls:
-        probes.PROBES[probe](SOL, inputs)
-    elapsed = time.perf_counter() - start
-    # Every call of a submission (with the perturbation loops) and the hidden cases on top.
-    assert elapsed < 1.0, f"{len(calls)} calls took {elapsed:.2f} s"
+    """The cost of a call is its forward evaluations: 2 per element it perturbs. Bounded by
+    count, not by a clock (the time of a whole submission is in benchmarks/bench_grading.py)."""
+    for probe, inputs in all_calls(seed=1):
+        out = probes.PROBES[probe](SOL, inputs)
+        perturbed = sum(v.size for k, v in out.items() if k.startswith("plus__"))
+        assert perturbed <= 150, f"{probe} perturbs {perturbed} elements"
+        plain = [v for k, v in inputs.items() if not k.startswith("standin__")]
+        assert sum(v.size for v in plain) <= 500, f"{probe}: inputs too large"
 
 
 @pytest.mark.parametrize("probe", sorted({s.probe for c in cases.all_checks() for s in c.cases
