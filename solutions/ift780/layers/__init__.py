@@ -1,1 +1,0 @@
-"""IFT780's ``layers`` package: one module per layer class (given code)."""

@@ -1,1 +1,0 @@
-"""IFT780's ``model`` package: ``Model`` and the training loop (given code)."""
