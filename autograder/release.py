@@ -453,12 +453,18 @@ synthetic stand-in, so everything runs, but the experiments mean something only 
 
 ## Working in Google Colab
 
-1. Upload this whole folder to your Google Drive (e.g. to `My Drive/cs231n/{name}`).
-2. Open the notebook from Drive with Colab, set `DRIVE_FOLDER` in the setup cell to the
+1. Unzip the release on your computer and upload this whole folder to your Google Drive (e.g.
+   to `My Drive/cs231n/{name}`; Drive does not unzip).
+2. Open a notebook from Drive with Colab, set `DRIVE_FOLDER` in the setup cell to the
    folder's path inside My Drive (e.g. `"cs231n/{name}"`) and run the cell: it mounts your Drive,
-   installs what is missing and downloads the data.
+   installs what is missing and downloads the data. If the folder is not where `DRIVE_FOLDER`
+   says, the cell says what your Drive holds there instead.
 3. Edit the files in `assignment/` (Colab's file browser, or any editor on Drive). The setup cell
    turns on automatic reloading, so the notebook sees your changes.
+4. To submit, save the notebooks (File → Save), set `STUDENT_ID` in the last cell of a notebook
+   (or leave it empty and type your id when asked) and run that cell: it writes
+   `{name}_YOUR_ID.zip` into the same Drive folder (`My Drive/cs231n/{name}` in the example) and
+   prints where it is.
 
 ## Checking your work
 
@@ -493,8 +499,8 @@ Passing the self-checks is a good sign, not a proof: the grader runs more tests 
    (your id as your course knows you, e.g. your login; without `--student` it is taken from
    JupyterHub or asked once). It writes `{name}_YOUR_ID.zip` with your notebook(s),
    `assignment/*.py` (not the data) and a note of your id, and lists what it included. In
-   Google Colab, run the last cell of the notebook instead: it writes the zip into your Drive
-   folder.
+   Google Colab, run the last cell of a notebook instead (see above): it writes the zip into
+   your Drive folder. The last cell of a notebook in Jupyter prints this command for its folder.
 3. Upload `{name}_YOUR_ID.zip` where your course says.
 
 Please keep the notebook's cells: do not delete, copy or re-create the cells with the inline

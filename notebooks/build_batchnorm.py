@@ -16,6 +16,15 @@ nbgrader conventions used (schema version 3):
   answer between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``YOUR ANSWER HERE`` in
   the student release;
 * the first cell that calls student code carries the tag ``first-task``.
+
+Conventions every notebook of the release follows (the tests check them):
+
+* the setup cells (``setup-md``, ``setup``) and the submission cells (``submit-md``, ``submit``,
+  the last two) are this notebook's, copied unchanged by the other builders;
+* a cell that trains or measures something with the student's code (an experiment, and the plot
+  of its results) starts with ``if needs(<the functions and classes it runs>):``
+  (``assignment/todo.py``), so that on unfinished stubs it prints one "Skipped: ..." sentence
+  instead of training a baseline first and failing a minute later.
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ def _points_per_grade_id() -> dict[str, float]:
 #: Points of each autograded task (grade_id -> points) and of each inline question.
 TASK_POINTS = _points_per_grade_id()
 QUESTION_POINTS = 2
+#: The assignment's name: the release folder students upload, and their zip's first word.
+ASSIGNMENT = load_config().assignment
+#: The example of DRIVE_FOLDER, the release folder inside My Drive (as in the student README).
+DRIVE_EXAMPLE = f"cs231n/{ASSIGNMENT}"
 
 _cells: list = []
 _ids: set[str] = set()
@@ -170,14 +183,16 @@ md("setup-md", r"""
 
     Run the next cell first; it is safe to run it again.
 
-    * **On your own machine** it finds the kit folder (the folder that holds `assignment/`) by
-      looking in the current folder and its parents, puts it on Python's path and turns on
-      automatic reloading of your edited modules.
+    * **On your own machine or on JupyterHub** it finds the kit folder (the folder you unpacked:
+      it holds `assignment/`, `datasets/` and the notebooks) by looking in the current folder
+      and its parents, puts it on Python's path and turns on automatic reloading of your edited
+      modules.
     * **In Google Colab** upload the kit folder to your Google Drive and set `DRIVE_FOLDER` to its
-      path inside "My Drive", e.g. `"cs231n/normlab"`. The cell mounts your Drive, moves into the
+      path inside "My Drive", e.g. `"@@DRIVE_EXAMPLE@@"`. The cell mounts your Drive, moves into the
       kit folder, installs whatever the kit needs that Colab lacks and downloads CIFAR-10 with
-      `datasets/get_datasets.sh` (once).
-""")
+      `datasets/get_datasets.sh` (once). If the folder is not there, it says what your Drive
+      holds instead.
+""".replace("@@DRIVE_EXAMPLE@@", DRIVE_EXAMPLE))
 
 code("setup", r'''
     # Setup: works in Google Colab and on your own machine; running it twice does no harm.
@@ -187,12 +202,13 @@ code("setup", r'''
     from pathlib import Path
 
     # Google Colab only: the kit's folder inside "My Drive" (the folder with assignment/).
-    DRIVE_FOLDER = None  # e.g. "cs231n/normlab"
+    DRIVE_FOLDER = None  # e.g. "@@DRIVE_EXAMPLE@@"
 
     # FAST mode: NORMLAB_FAST=1 in the environment (or FAST = True here) shrinks every experiment.
     FAST = os.environ.get("NORMLAB_FAST", "0") not in ("", "0")
 
     IN_COLAB = "google.colab" in sys.modules
+    KIT_DESCRIPTION = "the folder you unpacked, with assignment/, datasets/ and the notebooks"
 
 
     def find_kit_root(start):
@@ -201,6 +217,44 @@ code("setup", r'''
             if (folder / "assignment" / "__init__.py").is_file():
                 return folder
         return None
+
+
+    def listing(folder, limit=12):
+        """What `folder` holds, for a message: its names, folders with a trailing /."""
+        try:
+            names = sorted(p.name + "/" * p.is_dir() for p in folder.iterdir()
+                           if not p.name.startswith("."))
+        except OSError:
+            return "nothing that can be read"
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more if names else "nothing"
+
+
+    def drive_folder_problem(my_drive, folder):
+        """Why "My Drive/<folder>" is not the kit folder, naming what the Drive holds instead."""
+        def shown(path):
+            return "/".join(["My Drive", *path.relative_to(my_drive).parts])
+
+        target = my_drive / folder
+        existing = target
+        while not existing.is_dir() and existing != my_drive:
+            existing = existing.parent
+        if existing == target:
+            problem = f"{shown(target)} holds no assignment/ folder; it holds {listing(target)}."
+        else:
+            problem = (f"{shown(target)} does not exist; {shown(existing)} holds "
+                       f"{listing(existing)}.")
+        kits = sorted(p.parent.parent for pattern in ("*/assignment/__init__.py",
+                                                      "*/*/assignment/__init__.py")
+                      for p in existing.glob(pattern))
+        if kits:
+            found = kits[0].relative_to(my_drive).as_posix()
+            problem += (f" The kit folder is {shown(kits[0])}: set DRIVE_FOLDER = {found!r} and "
+                        "run this cell again.")
+        elif any(existing.glob("*.zip")):
+            problem += (" Drive does not unzip: unzip the kit on your computer and upload the "
+                        "folder.")
+        return problem
 
 
     def install_missing(requirements):
@@ -225,11 +279,22 @@ code("setup", r'''
             subprocess.run([*pip, *missing], check=True)
 
 
+    KIT_IN_DRIVE = None  # "My Drive/<folder>" when the kit is on Google Drive
     if IN_COLAB and DRIVE_FOLDER is not None:
         from google.colab import drive
 
-        drive.mount("/content/drive")
-        kit_root = Path("/content/drive/MyDrive") / DRIVE_FOLDER
+        mount = Path("/content/drive")
+        drive.mount(str(mount))
+        my_drive = mount / "MyDrive"
+        folder = DRIVE_FOLDER.strip("/")
+        for prefix in ("content/drive/", "MyDrive/", "My Drive/"):
+            folder = folder[len(prefix):] if folder.startswith(prefix) else folder
+        kit_root = my_drive / folder
+        if not (kit_root / "assignment" / "__init__.py").is_file():
+            raise FileNotFoundError(
+                f"DRIVE_FOLDER = {DRIVE_FOLDER!r} is not the kit folder ({KIT_DESCRIPTION}): "
+                + drive_folder_problem(my_drive, folder))
+        KIT_IN_DRIVE = "/".join(["My Drive", *Path(folder).parts])
     else:
         if IN_COLAB:
             print("DRIVE_FOLDER is not set, so nothing you change will be kept after this session. "
@@ -237,14 +302,13 @@ code("setup", r'''
                   "inside My Drive and run this cell again. For now the kit is looked for in "
                   f"the Colab working folder, {os.getcwd()}.")
         kit_root = find_kit_root(Path.cwd())
-
-    if kit_root is None or not (kit_root / "assignment" / "__init__.py").is_file():
-        where = kit_root if kit_root is not None else f"{Path.cwd()} or any folder above it"
-        raise FileNotFoundError(
-            f"The kit folder (the one holding assignment/__init__.py) is not at {where}. "
-            + ("Check DRIVE_FOLDER." if IN_COLAB else
-               "Start Jupyter inside the kit folder, or open the notebook from its notebooks/.")
-        )
+        if kit_root is None:
+            raise FileNotFoundError(
+                f"The kit folder ({KIT_DESCRIPTION}) is not {Path.cwd()} or a folder above it; "
+                f"{Path.cwd()} holds {listing(Path.cwd())}. "
+                + ("Set DRIVE_FOLDER above to the kit's folder inside My Drive." if IN_COLAB else
+                   "Start Jupyter in the kit folder, or open the notebook that is in it.")
+            )
 
     KIT_ROOT = kit_root.resolve()
     if str(KIT_ROOT) not in sys.path:
@@ -264,9 +328,9 @@ code("setup", r'''
         ipython.run_line_magic("load_ext", "autoreload")
     ipython.run_line_magic("autoreload", "2")
 
-    print(f"Kit folder: {KIT_ROOT}" + (" (Google Colab)" if IN_COLAB else ""))
+    print(f"Kit folder: {KIT_IN_DRIVE or KIT_ROOT}" + (" (Google Colab)" if IN_COLAB else ""))
     print(f"FAST mode: {'on: experiments are shrunk' if FAST else 'off'}")
-''')
+'''.replace("@@DRIVE_EXAMPLE@@", DRIVE_EXAMPLE))
 
 code("imports", r'''
     import statistics
@@ -283,6 +347,7 @@ code("imports", r'''
         eval_numerical_gradient_array,
         rel_error,
     )
+    from assignment.layer_utils import affine_norm_relu_backward, affine_norm_relu_forward
     from assignment.layers import (
         batchnorm_backward,
         batchnorm_backward_alt,
@@ -291,6 +356,7 @@ code("imports", r'''
         layernorm_forward,
     )
     from assignment.solver import Solver
+    from assignment.todo import needs
 ''')
 
 code("helpers", r'''
@@ -312,6 +378,13 @@ code("helpers", r'''
     NUM_EPOCHS = 2 if FAST else 10
     NUM_WEIGHT_SCALES = 4 if FAST else 20
     HIDDEN_DIMS = [100, 100, 100, 100, 100]  # a deep network: five hidden layers
+
+    # What the experiments' networks run. An experiment first checks that you have written them
+    # (`needs`); until then it skips, saying so in one sentence, instead of training anything.
+    BATCHNORM_NET = [batchnorm_forward, batchnorm_backward_alt, affine_norm_relu_forward,
+                     affine_norm_relu_backward, FullyConnectedNet]
+    LAYERNORM_NET = [layernorm_forward, layernorm_backward, affine_norm_relu_forward,
+                     affine_norm_relu_backward, FullyConnectedNet]
 
 
     def show_stats(title, a, axis):
@@ -827,7 +900,6 @@ md("deep-md", r"""
 """)
 
 code("deep-train", r'''
-    np.random.seed(231)
     small_data = {
         "X_train": data["X_train"][:NUM_TRAIN],
         "y_train": data["y_train"][:NUM_TRAIN],
@@ -835,18 +907,21 @@ code("deep-train", r'''
         "y_val": data["y_val"],
     }
 
-    bn_model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=2e-2, normalization="batchnorm")
-    plain_model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=2e-2, normalization=None)
+    if needs(*BATCHNORM_NET):
+        np.random.seed(231)
+        bn_model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=2e-2, normalization="batchnorm")
+        plain_model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=2e-2, normalization=None)
 
-    print("With batch normalization:")
-    bn_solver = train(bn_model, small_data)
-    print("Without normalization:")
-    plain_solver = train(plain_model, small_data)
+        print("With batch normalization:")
+        bn_solver = train(bn_model, small_data)
+        print("Without normalization:")
+        plain_solver = train(plain_model, small_data)
 ''')
 
 code("deep-plot", r'''
-    plot_training({"batch norm": bn_solver, "no normalization": plain_solver},
-                  "6-layer net")
+    if needs(*BATCHNORM_NET, what="this plot"):
+        plot_training({"batch norm": bn_solver, "no normalization": plain_solver},
+                      "6-layer net")
 ''')
 
 md("weight-scale-md", r"""
@@ -860,37 +935,40 @@ md("weight-scale-md", r"""
 """)
 
 code("weight-scale-sweep", r'''
-    np.random.seed(231)
-    weight_scales = np.logspace(-4, 0, num=NUM_WEIGHT_SCALES)
-    variants = {"batch norm": "batchnorm", "no normalization": None}
-    sweep = {label: {"train": [], "val": [], "loss": []} for label in variants}
+    if needs(*BATCHNORM_NET):
+        np.random.seed(231)
+        weight_scales = np.logspace(-4, 0, num=NUM_WEIGHT_SCALES)
+        variants = {"batch norm": "batchnorm", "no normalization": None}
+        sweep = {label: {"train": [], "val": [], "loss": []} for label in variants}
 
-    for scale in tqdm(weight_scales, desc="weight scales"):
-        for label, normalization in variants.items():
-            model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=scale, normalization=normalization)
-            solver = train(model, small_data, verbose=False)
-            sweep[label]["train"].append(max(solver.train_acc_history))
-            sweep[label]["val"].append(max(solver.val_acc_history))
-            sweep[label]["loss"].append(np.mean(solver.loss_history[-10:]))
+        for scale in tqdm(weight_scales, desc="weight scales"):
+            for label, normalization in variants.items():
+                model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=scale,
+                                          normalization=normalization)
+                solver = train(model, small_data, verbose=False)
+                sweep[label]["train"].append(max(solver.train_acc_history))
+                sweep[label]["val"].append(max(solver.val_acc_history))
+                sweep[label]["loss"].append(np.mean(solver.loss_history[-10:]))
 ''')
 
 code("weight-scale-plot", r'''
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = [
-        ("val", "best validation accuracy", "accuracy"),
-        ("train", "best training accuracy", "accuracy"),
-        ("loss", "final training loss (mean of the last 10 steps)", "loss"),
-    ]
-    for ax, (key, title, ylabel) in zip(axes, panels, strict=True):
-        for label in variants:
-            ax.semilogx(weight_scales, sweep[label][key], "-o", markersize=4, label=label)
-        ax.set_title(title)
-        ax.set_xlabel("initial weight scale")
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    axes[2].set_yscale("log")
-    fig.tight_layout()
-    plt.show()
+    if needs(*BATCHNORM_NET, what="this plot"):
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        panels = [
+            ("val", "best validation accuracy", "accuracy"),
+            ("train", "best training accuracy", "accuracy"),
+            ("loss", "final training loss (mean of the last 10 steps)", "loss"),
+        ]
+        for ax, (key, title, ylabel) in zip(axes, panels, strict=True):
+            for label in variants:
+                ax.semilogx(weight_scales, sweep[label][key], "-o", markersize=4, label=label)
+            ax.set_title(title)
+            ax.set_xlabel("initial weight scale")
+            ax.set_ylabel(ylabel)
+            ax.legend()
+        axes[2].set_yscale("log")
+        fig.tight_layout()
+        plt.show()
 ''')
 
 md("question-1", r"""
@@ -940,8 +1018,9 @@ code("batch-size-bn", r'''
         return solvers
 
 
-    bn_batch_solvers = batch_size_experiment("batchnorm")
-    plot_training(bn_batch_solvers, "batch norm", show_loss=False)
+    if needs(*BATCHNORM_NET):
+        bn_batch_solvers = batch_size_experiment("batchnorm")
+        plot_training(bn_batch_solvers, "batch norm", show_loss=False)
 ''')
 
 md("question-2", r"""
@@ -1187,8 +1266,9 @@ md("ln-batch-size-md", r"""
 """)
 
 code("batch-size-ln", r'''
-    ln_batch_solvers = batch_size_experiment("layernorm")
-    plot_training(ln_batch_solvers, "layer norm", show_loss=False)
+    if needs(*LAYERNORM_NET):
+        ln_batch_solvers = batch_size_experiment("layernorm")
+        plot_training(ln_batch_solvers, "layer norm", show_loss=False)
 ''')
 
 md("question-4", r"""
@@ -1233,6 +1313,59 @@ code("summary", r'''
                              "affine_norm_relu", "fc_net_batchnorm", "layernorm_forward",
                              "layernorm_backward", "fc_net_layernorm"])
 ''')
+
+
+# ==================================================================================================
+# Submitting (the last two cells of every notebook of the release: copied by the other builders)
+# ==================================================================================================
+
+md("submit-md", r"""
+    ## Submitting
+
+    When you are done with all the notebooks, save them (File → Save) and run the next cell.
+    In whichever notebook you run it, it makes the one zip of your work,
+    `@@ASSIGNMENT@@_<your id>.zip`, with every notebook of the assignment and your
+    `assignment/*.py`:
+
+    * **In Google Colab** it writes the zip into your Drive folder (the one `DRIVE_FOLDER` names)
+      and says where. Set `STUDENT_ID` to your id first, or type it when you are asked.
+    * **On your own machine or on JupyterHub** it prints the command to run in a terminal in the
+      kit folder, `python collect_submission.py --student YOUR_ID` (on JupyterHub your id is
+      taken from the hub).
+
+    Then upload the zip where your course says.
+""".replace("@@ASSIGNMENT@@", ASSIGNMENT))
+
+code("submit", r'''
+    # Submitting: save your notebooks first. Your id as your course knows you (e.g. your login);
+    # left empty, you are asked for it once.
+    STUDENT_ID = ""
+
+    if not (KIT_ROOT / "collect_submission.py").is_file():
+        print(f"{KIT_ROOT} has no collect_submission.py: it is not a student's copy of the "
+              "assignment, so there is nothing to submit from here.")
+    elif IN_COLAB:
+        from collect_submission import collect
+
+        submission = collect(student=STUDENT_ID or None, dest=KIT_ROOT)
+        if KIT_IN_DRIVE:
+            print(f"Your submission is in your Google Drive: {KIT_IN_DRIVE}/{submission.name}")
+        else:
+            print(f"{submission} is NOT on your Google Drive (DRIVE_FOLDER is not set) and is "
+                  "deleted when this session ends: download it now from the Files panel.")
+    else:
+        import shlex
+
+        if os.name == "nt":
+            command = f'cd /d "{KIT_ROOT}" && python collect_submission.py'
+        else:
+            command = f"cd {shlex.quote(str(KIT_ROOT))} && python collect_submission.py"
+        if STUDENT_ID:
+            command += f" --student {shlex.quote(STUDENT_ID)}"
+        print("To submit, run this in a terminal (on JupyterHub: File > New > Terminal):")
+        print(f"    {command}")
+        print("It writes @@ASSIGNMENT@@_<your id>.zip into the kit folder and lists what is in it.")
+'''.replace("@@ASSIGNMENT@@", ASSIGNMENT))
 
 
 # ==================================================================================================

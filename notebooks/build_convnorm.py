@@ -149,6 +149,7 @@ code("imports", r'''
         spatial_groupnorm_backward,
         spatial_groupnorm_forward,
     )
+    from assignment.todo import needs
 ''')
 
 code("helpers", r'''
@@ -159,6 +160,8 @@ code("helpers", r'''
     BATCH_SIZES = [2, 8, 32] if FAST else [2, 4, 8, 16, 32, 64, 128]
     NUM_BATCHES = 10 if FAST else 100  # random batches drawn for each batch size
     NUM_IMAGES = 1000 if FAST else 4000  # CIFAR-10 images the batches are drawn from
+    # What the experiment runs: until you have written them it skips, saying so (`needs`).
+    EXPERIMENT_NEEDS = [spatial_batchnorm_forward, spatial_groupnorm_forward]
 
 
     def show_stats(title, a, axis):
@@ -620,60 +623,63 @@ code("data", r'''
 ''')
 
 code("experiment", r'''
-    rng = np.random.default_rng(231)
-    probe, others = images[:1], images[1:]  # the image we follow, and the pool of batch-mates
-    C = images.shape[1]
-    ones, zeros = np.ones(C), np.zeros(C)  # gamma = 1, beta = 0: look at the normalization only
-    ones_gn, zeros_gn = ones.reshape(1, C, 1, 1), zeros.reshape(1, C, 1, 1)
-    G_EXPERIMENT = C  # one group per colour channel
+    if needs(*EXPERIMENT_NEEDS):
+        rng = np.random.default_rng(231)
+        probe, others = images[:1], images[1:]  # the image we follow, and its batch-mates' pool
+        C = images.shape[1]
+        ones, zeros = np.ones(C), np.zeros(C)  # gamma = 1, beta = 0: the normalization alone
+        ones_gn, zeros_gn = ones.reshape(1, C, 1, 1), zeros.reshape(1, C, 1, 1)
+        G_EXPERIMENT = C  # one group per colour channel
 
-    population = {"mode": "test", "running_mean": images.mean(axis=PER_CHANNEL),
-                  "running_var": images.var(axis=PER_CHANNEL)}
-    test_outputs = {
-        "spatial batch norm": spatial_batchnorm_forward(probe, ones, zeros, population)[0][0],
-        "group norm": spatial_groupnorm_forward(probe, ones_gn, zeros_gn, G_EXPERIMENT, {})[0][0],
-    }
-    spread = {name: [] for name in test_outputs}
-    gap = {name: [] for name in test_outputs}
-    for size in BATCH_SIZES:
-        outputs = {name: [] for name in test_outputs}
-        for _ in range(NUM_BATCHES):
-            mates = others[rng.choice(len(others), size=size - 1, replace=False)]
-            batch = np.concatenate([probe, mates])
-            bn_out, _ = spatial_batchnorm_forward(batch, ones, zeros, {"mode": "train"})
-            gn_out, _ = spatial_groupnorm_forward(batch, ones_gn, zeros_gn, G_EXPERIMENT, {})
-            outputs["spatial batch norm"].append(bn_out[0])
-            outputs["group norm"].append(gn_out[0])
-        for name, outs in outputs.items():
-            outs = np.array(outs)
-            spread[name].append(outs.std(axis=0).mean())
-            gap[name].append(np.sqrt(np.mean((outs - test_outputs[name]) ** 2)))
+        population = {"mode": "test", "running_mean": images.mean(axis=PER_CHANNEL),
+                      "running_var": images.var(axis=PER_CHANNEL)}
+        test_outputs = {
+            "spatial batch norm": spatial_batchnorm_forward(probe, ones, zeros, population)[0][0],
+            "group norm": spatial_groupnorm_forward(probe, ones_gn, zeros_gn, G_EXPERIMENT,
+                                                    {})[0][0],
+        }
+        spread = {name: [] for name in test_outputs}
+        gap = {name: [] for name in test_outputs}
+        for size in BATCH_SIZES:
+            outputs = {name: [] for name in test_outputs}
+            for _ in range(NUM_BATCHES):
+                mates = others[rng.choice(len(others), size=size - 1, replace=False)]
+                batch = np.concatenate([probe, mates])
+                bn_out, _ = spatial_batchnorm_forward(batch, ones, zeros, {"mode": "train"})
+                gn_out, _ = spatial_groupnorm_forward(batch, ones_gn, zeros_gn, G_EXPERIMENT, {})
+                outputs["spatial batch norm"].append(bn_out[0])
+                outputs["group norm"].append(gn_out[0])
+            for name, outs in outputs.items():
+                outs = np.array(outs)
+                spread[name].append(outs.std(axis=0).mean())
+                gap[name].append(np.sqrt(np.mean((outs - test_outputs[name]) ** 2)))
 
-    BN, GN = "spatial batch norm", "group norm"
-    print("           spread of the output    train/test gap")
-    print("batch size      BN        GN          BN        GN")
-    for i, size in enumerate(BATCH_SIZES):
-        print(f"{size:>10}  {spread[BN][i]:8.4f}  {spread[GN][i]:8.1e}    "
-              f"{gap[BN][i]:8.4f}  {gap[GN][i]:8.1e}")
+        BN, GN = "spatial batch norm", "group norm"
+        print("           spread of the output    train/test gap")
+        print("batch size      BN        GN          BN        GN")
+        for i, size in enumerate(BATCH_SIZES):
+            print(f"{size:>10}  {spread[BN][i]:8.4f}  {spread[GN][i]:8.1e}    "
+                  f"{gap[BN][i]:8.4f}  {gap[GN][i]:8.1e}")
 ''')
 
 code("experiment-plot", r'''
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    panels = [
-        (spread, "spread of one image's output over batches", "standard deviation"),
-        (gap, "train/test gap of one image's output", "root-mean-square difference"),
-    ]
-    for ax, (values, title, ylabel) in zip(axes, panels, strict=True):
-        for name, marker in [("spatial batch norm", "o"), ("group norm", "s")]:
-            ax.plot(BATCH_SIZES, values[name], "-" + marker, label=name)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(BATCH_SIZES, labels=[str(size) for size in BATCH_SIZES])
-        ax.set_title(title)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    fig.tight_layout()
-    plt.show()
+    if needs(*EXPERIMENT_NEEDS, what="this plot"):
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+        panels = [
+            (spread, "spread of one image's output over batches", "standard deviation"),
+            (gap, "train/test gap of one image's output", "root-mean-square difference"),
+        ]
+        for ax, (values, title, ylabel) in zip(axes, panels, strict=True):
+            for name, marker in [("spatial batch norm", "o"), ("group norm", "s")]:
+                ax.plot(BATCH_SIZES, values[name], "-" + marker, label=name)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(BATCH_SIZES, labels=[str(size) for size in BATCH_SIZES])
+            ax.set_title(title)
+            ax.set_xlabel("batch size")
+            ax.set_ylabel(ylabel)
+            ax.legend()
+        fig.tight_layout()
+        plt.show()
 ''')
 
 md("question-1", r"""
@@ -756,6 +762,9 @@ md("summary-md", r"""
 code("summary", r'''
     reports = run_all(tasks=["spatial_batchnorm", "groupnorm"])
 ''')
+
+copy_cell("submit-md")
+copy_cell("submit")
 
 
 # ==================================================================================================

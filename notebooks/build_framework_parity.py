@@ -860,6 +860,10 @@ md("summary-md", r"""
     top (Kernel → Restart & Run All) with FAST mode off.
 """)
 
+# The submission cells are the batch-norm notebook's too, unchanged.
+copy_cell("submit-md")
+copy_cell("submit")
+
 
 # ==================================================================================================
 # Writing the notebook

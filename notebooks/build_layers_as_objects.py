@@ -144,6 +144,7 @@ code("imports", r'''
     from assignment.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
     from assignment.layers import softmax_loss
     from assignment.nn import Adam, BatchNorm, Dense, Dropout, LayerNorm, Model, epoch_solver
+    from assignment.todo import needs
 ''')
 
 code("helpers", r'''
@@ -152,6 +153,8 @@ code("helpers", r'''
     NUM_EPOCHS = 2 if FAST else 10
     HIDDEN_DIMS = [100, 100, 100, 100, 100]  # a deep network: five hidden layers
     GRAD_TOL = 1e-5  # largest gradient error accepted (a right backward pass: about 1e-8)
+    # What the experiment trains: until you have written them it skips, saying so (`needs`).
+    EXPERIMENT_NEEDS = [BatchNorm, LayerNorm, Model]
 
 
     def gradient_error(analytic, numeric, scale):
@@ -528,34 +531,37 @@ code("experiment-train", r'''
         return model
 
 
-    histories = {}
-    for label, normalization in [("no normalization", None), ("batch norm", "batchnorm"),
-                                 ("layer norm", "layernorm")]:
-        np.random.seed(231)
-        model = build_model(normalization)
-        print(f"{label}:")
-        histories[label] = epoch_solver(
-            data["X_train"][:NUM_TRAIN], data["y_train"][:NUM_TRAIN], data["X_val"],
-            data["y_val"], reg=0.0, optimizer=Adam(1e-3, model), epochs=NUM_EPOCHS,
-            batch_size=50, seed=0)
+    if needs(*EXPERIMENT_NEEDS):
+        histories = {}
+        for label, normalization in [("no normalization", None), ("batch norm", "batchnorm"),
+                                     ("layer norm", "layernorm")]:
+            np.random.seed(231)
+            model = build_model(normalization)
+            print(f"{label}:")
+            histories[label] = epoch_solver(
+                data["X_train"][:NUM_TRAIN], data["y_train"][:NUM_TRAIN], data["X_val"],
+                data["y_val"], reg=0.0, optimizer=Adam(1e-3, model), epochs=NUM_EPOCHS,
+                batch_size=50, seed=0)
 ''')
 
 code("experiment-plot", r'''
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for label, history in histories.items():
-        axes[0].plot(history["loss"], "o", markersize=2, alpha=0.4, label=label)
-        epochs = np.arange(1, len(history["val_acc"]) + 1)
-        axes[1].plot(epochs, history["train_acc"], "-o", markersize=4, label=label)
-        axes[2].plot(epochs, history["val_acc"], "-o", markersize=4, label=label)
-    panels = [("training loss", "iteration", "loss"), ("training accuracy", "epoch", "accuracy"),
-              ("validation accuracy", "epoch", "accuracy")]
-    for ax, (title, xlabel, ylabel) in zip(axes, panels, strict=True):
-        ax.set_title(f"6-layer net: {title}")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    fig.tight_layout()
-    plt.show()
+    if needs(*EXPERIMENT_NEEDS, what="this plot"):
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        for label, history in histories.items():
+            axes[0].plot(history["loss"], "o", markersize=2, alpha=0.4, label=label)
+            epochs = np.arange(1, len(history["val_acc"]) + 1)
+            axes[1].plot(epochs, history["train_acc"], "-o", markersize=4, label=label)
+            axes[2].plot(epochs, history["val_acc"], "-o", markersize=4, label=label)
+        panels = [("training loss", "iteration", "loss"),
+                  ("training accuracy", "epoch", "accuracy"),
+                  ("validation accuracy", "epoch", "accuracy")]
+        for ax, (title, xlabel, ylabel) in zip(axes, panels, strict=True):
+            ax.set_title(f"6-layer net: {title}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.legend()
+        fig.tight_layout()
+        plt.show()
 ''')
 
 md("question-1", r"""
@@ -604,6 +610,10 @@ md("summary-md", r"""
     autograded cells above must pass, and the plots should show the normalized networks
     learning faster than the plain one. Then answer the inline question.
 """)
+
+
+reuse("submit-md")
+reuse("submit")
 
 
 # ==================================================================================================

@@ -3,8 +3,11 @@
 The two slow tests execute the notebook in a fresh kernel (nbclient, kernel ``python3``):
 
 * in an instructor copy (full solutions) with ``NORMLAB_FAST=1``: no cell may fail;
-* in a kit holding the committed student stubs: setup and data cells succeed and the first error
-  is the ``first-task`` cell's NotImplementedError naming batchnorm_forward.
+* in a kit holding the committed student stubs, every cell run as a student running them one by
+  one would (errors allowed): setup and data cells succeed, the first error is the
+  ``first-task`` cell's NotImplementedError naming batchnorm_forward, every later error is a
+  task's NotImplementedError (or a self-check saying "not implemented yet"), and every
+  experiment skips with one sentence instead of training.
 
 Both read a synthetic CIFAR-10 written under tmp_path through ``NORMLAB_CIFAR10_DIR``; nothing is
 downloaded and nothing is written into the repository.
@@ -14,6 +17,7 @@ import copy
 import importlib.util
 import re
 import shutil
+import time
 from pathlib import Path
 
 import nbformat
@@ -24,6 +28,7 @@ from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
 from autograder import instructor, stubgen
+from autograder.config import load_config
 from solutions.synthetic_cifar import write_synthetic_cifar10
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +45,9 @@ TASKS = {
     "fc_net_layernorm",
 }
 QUESTIONS = {f"inline_question_{i}" for i in range(1, 5)}
+#: The cells that train or measure something: on the stubs each says "Skipped: ..." instead.
+EXPERIMENTS = ("deep-train", "deep-plot", "weight-scale-sweep", "weight-scale-plot",
+               "batch-size-bn", "batch-size-ln")
 CELL_TIMEOUT = 120  # seconds per cell
 
 
@@ -132,6 +140,38 @@ def test_fast_mode_is_documented_and_read():
     assert "DRIVE_FOLDER = None" in setup.source and "assert " not in setup.source
 
 
+def test_every_released_notebook_shares_the_setup_and_ends_with_the_submission_cells():
+    """One setup cell and one submission cell for the whole release, the submission last."""
+    ours = {c.id: c for c in load().cells}
+    assert [c.id for c in load().cells][-2:] == ["submit-md", "submit"]
+    for name in load_config().notebooks:
+        cells = nbformat.read(NOTEBOOK.parent / name, as_version=4).cells
+        assert [c.id for c in cells][-2:] == ["submit-md", "submit"], name
+        theirs = {c.id: c for c in cells}
+        for cell_id in ("setup-md", "setup", "submit-md", "submit"):
+            assert theirs[cell_id].source == ours[cell_id].source, (name, cell_id)
+            assert theirs[cell_id].metadata == ours[cell_id].metadata, (name, cell_id)
+
+
+def test_the_drive_folder_example_is_the_student_readmes():
+    """The notebooks and the student README suggest the same DRIVE_FOLDER: the release folder."""
+    from autograder.release import student_readme
+
+    config = load_config()
+    example = f"cs231n/{config.assignment}"
+    cells = {c.id: c.source for c in load().cells
+             if c.id in ("setup-md", "setup", "submit-md", "submit")}
+    assert f'DRIVE_FOLDER = None  # e.g. "{example}"' in cells["setup"]
+    assert f'`"{example}"`' in cells["setup-md"]
+    readme = student_readme(config)
+    colab = readme.split("## Working in Google Colab")[1].split("\n## ")[0]
+    assert f"`My Drive/{example}`" in colab and f'`"{example}"`' in colab
+    assert "STUDENT_ID" in colab and f"{config.assignment}_YOUR_ID.zip" in colab
+    assert set(re.findall(r"cs231n/[\w-]+", readme + "".join(cells.values()))) == {example}
+    for text in cells.values():
+        assert "notebooks/" not in text  # the release has no notebooks/ folder
+
+
 def test_student_release_hides_model_answers_and_hidden_tests():
     """nbgrader's release preprocessors turn the source notebook into the student version."""
     nb = copy.deepcopy(load())
@@ -197,11 +237,12 @@ def synthetic_dir(tmp_path_factory):
     return write_synthetic_cifar10(tmp_path_factory.mktemp("data") / "cifar", 1500, 300, seed=1)
 
 
-def execute(notebook_path, monkeypatch, data_dir, setup_twice=False):
+def execute(notebook_path, monkeypatch, data_dir, setup_twice=False, allow_errors=False):
     """Run the notebook top to bottom in FAST mode; return (notebook, error or None).
 
     With ``setup_twice`` the setup cell runs a second time right after the first, as a student
-    re-running it would.
+    re-running it would. With ``allow_errors`` every cell runs whatever the earlier ones did, as
+    when a student runs them one by one (the error returned is then None).
     """
     monkeypatch.setenv("NORMLAB_FAST", "1")
     monkeypatch.setenv("NORMLAB_CIFAR10_DIR", str(data_dir))
@@ -215,6 +256,7 @@ def execute(notebook_path, monkeypatch, data_dir, setup_twice=False):
         nb,
         timeout=CELL_TIMEOUT,
         kernel_name="python3",
+        allow_errors=allow_errors,
         resources={"metadata": {"path": str(notebook_path.parent)}},
     )
     try:
@@ -235,6 +277,51 @@ def text_of(cell):
     )
 
 
+def stub_kit(tmp_path, notebook):
+    """A student's folder as the release lays it out: the committed stubs in assignment/ and
+    the notebook beside them."""
+    kit = tmp_path / "kit"
+    shutil.copytree(REPO / "assignment", kit / "assignment",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(notebook, kit / notebook.name)
+    shutil.copy2(REPO / "requirements.txt", kit / "requirements.txt")
+    return kit
+
+
+def run_on_the_stubs(tmp_path, monkeypatch, data_dir, notebook, first_error, experiments):
+    """Run every cell of ``notebook`` on the committed stubs, errors allowed, and check what a
+    student who has not started sees: the cells before the ``first-task`` cell work, that cell
+    fails first with the NotImplementedError starting ``first_error``, every later failure is a
+    task that is not implemented yet (no NameError or TypeError from an earlier failure), and
+    each of the ``experiments`` cells prints one "Skipped: ..." sentence and trains nothing.
+    Returns (notebook, kit, seconds)."""
+    kit = stub_kit(tmp_path, notebook)
+    start = time.perf_counter()
+    nb, error = execute(kit / notebook.name, monkeypatch, data_dir, allow_errors=True)
+    seconds = time.perf_counter() - start
+    print(f"\n{notebook.name} on the stubs, every cell, FAST mode: {seconds:.1f} s")
+    assert error is None
+    failed = [i for i, c in enumerate(nb.cells) if errors_of(c)]
+    assert failed, "the notebook ran to the end on the stubs"
+    cell = nb.cells[failed[0]]
+    assert "first-task" in cell.metadata.get("tags", [])
+    [err] = errors_of(cell)
+    assert err.ename == "NotImplementedError"
+    assert err.evalue.startswith(first_error)
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
+    for later in failed:
+        [err] = errors_of(nb.cells[later])
+        assert err.ename in ("NotImplementedError", "AssertionError"), (nb.cells[later].id, err)
+        assert "not implemented yet" in err.evalue, (nb.cells[later].id, err.evalue[:300])
+    cells = {c.get("id"): c for c in nb.cells}
+    for cell_id in experiments:
+        text = text_of(cells[cell_id])
+        assert not errors_of(cells[cell_id]), cell_id
+        assert re.fullmatch(r"Skipped: this (experiment|plot) needs [^\n]+, which (is|are) not "
+                            r"implemented yet\.\n", text), (cell_id, text[:500])
+    return nb, kit, seconds
+
+
 @pytest.mark.slow
 def test_instructor_copy_runs_every_cell_without_error(tmp_path, monkeypatch, synthetic_dir):
     out = instructor.build(tmp_path / "instructor", link_data=False)
@@ -253,6 +340,8 @@ def test_instructor_copy_runs_every_cell_without_error(tmp_path, monkeypatch, sy
     for task in TASKS:
         assert "(all passed)" in text_of(by_id[f"test-{task}"]), task
     assert "8 of 8 tasks pass" in text_of(by_id["summary"])
+    assert not any("Skipped:" in text_of(c) for c in nb.cells)  # nothing is a stub here
+    assert "is not a student's copy" in text_of(by_id["submit"])  # no collect_submission.py
 
 
 @pytest.mark.slow
@@ -261,24 +350,12 @@ def test_on_the_committed_stubs_the_first_task_cell_fails_first(tmp_path, monkey
     drift = stubgen.check(REPO / "solutions", REPO / "assignment",
                           stubgen.load_tasks(stubgen.DEFAULT_CONFIG))
     assert not drift, f"assignment/ is out of date, run `make stubs`: {drift}"
-    kit = tmp_path / "kit"
-    shutil.copytree(REPO / "assignment", kit / "assignment",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (kit / "notebooks").mkdir()
-    shutil.copy2(NOTEBOOK, kit / "notebooks" / NOTEBOOK.name)
-    shutil.copy2(REPO / "requirements.txt", kit / "requirements.txt")
-
-    nb, error = execute(kit / "notebooks" / NOTEBOOK.name, monkeypatch, synthetic_dir)
-    assert error is not None, "the notebook ran to the end on the stubs"
-    failed = [i for i, c in enumerate(nb.cells) if errors_of(c)]
-    assert len(failed) == 1
-    cell = nb.cells[failed[0]]
-    assert "first-task" in cell.metadata.get("tags", [])
-    [err] = errors_of(cell)
-    assert err.ename == "NotImplementedError"
-    assert err.evalue.startswith("batchnorm_forward:")
-    before = nb.cells[: failed[0]]
-    assert all(c.execution_count for c in before if c.cell_type == "code")
-    by_id = {c.get("id"): c for c in before}
+    nb, kit, _ = run_on_the_stubs(tmp_path, monkeypatch, synthetic_dir, NOTEBOOK,
+                                  "batchnorm_forward:", EXPERIMENTS)
+    by_id = {c.get("id"): c for c in nb.cells}
     assert f"Kit folder: {kit.resolve()}" in text_of(by_id["setup"])
     assert "X_train: (1000, 3, 32, 32)" in text_of(by_id["data"])
+    skipped = text_of(by_id["deep-train"])
+    for name in ("batchnorm_forward", "affine_norm_relu_forward", "FullyConnectedNet.__init__"):
+        assert name in skipped
+    assert "layernorm_forward" in text_of(by_id["batch-size-ln"])
