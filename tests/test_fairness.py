@@ -54,7 +54,9 @@ def test_the_corpus_covers_classic_and_unknown_bugs_and_the_shared_forwards():
 def test_each_build_fills_every_stub_and_differs_from_the_clean_one_in_one_place(tmp_path, bug):
     sub = build_submission(tmp_path / "sub", bug)
     texts = {p.name: p.read_text() for p in sorted((sub / "assignment").glob("*.py"))}
-    assert not any("this is your task" in text for text in texts.values())
+    # todo.py is the module that recognises stubs by this phrase, so it names it itself
+    assert not any("this is your task" in text
+                   for name, text in texts.items() if name != "todo.py")
     if bug is None:
         return
     clean = build_submission(tmp_path / "clean")
