@@ -1,6 +1,13 @@
 # normlab student file: replace each `raise NotImplementedError` with your code.
 # Instructors: generated from solutions/fc_net.py by `make stubs`; edit the solution.
-"""A fully connected network of any depth, with optional batch/layer normalization and dropout."""
+"""A fully connected network of any depth, with optional batch/layer normalization and dropout.
+
+``from assignment.fc_net import *`` (or CS231n's path, ``assignment.classifiers.fc_net``) brings
+the layers too, as CS231n's ``fc_net.py`` does with its ``from ..layers import *`` and ``from
+..layer_utils import *``: notebooks call ``batchnorm_forward`` and the backward passes directly
+after that one import. ``__all__`` lists the network and every layer function of ``layers.py``
+and ``layer_utils.py``.
+"""
 
 import numpy as np
 
@@ -11,7 +18,37 @@ from .layer_utils import (
     affine_relu_backward,
     affine_relu_forward,
 )
-from .layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+from .layers import (
+    affine_backward,
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
+
+__all__ = [
+    "FullyConnectedNet",
+    # layers.py
+    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+    "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+    "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+    # layer_utils.py
+    "affine_relu_forward", "affine_relu_backward",
+    "affine_norm_relu_forward", "affine_norm_relu_backward",
+]
 
 
 class FullyConnectedNet:
