@@ -49,6 +49,21 @@ __all__ = [
 ]
 
 
+def _keep_ratio_from_dropout(dropout, dropout_keep_ratio, use_batchnorm):
+    """``dropout_keep_ratio`` from CS231n 2018-2019's ``dropout=`` (a keep probability)."""
+    ucla = ("a drop probability (CS231n 2016-2017, UCLA) belongs to "
+            "ucla.nndl.fc_net.FullyConnectedNet (README, 'Porting a course')")
+    if dropout_keep_ratio != 1:
+        raise ValueError("pass dropout_keep_ratio= or dropout= (its 2018-2019 name), not both")
+    if use_batchnorm is not None:
+        raise ValueError(f"dropout= with use_batchnorm= is CS231n 2016-2017's network, whose "
+                         f"dropout is the probability of dropping: {ucla}")
+    if not 0 < dropout <= 1:
+        raise ValueError(f"dropout= is the probability of KEEPING a unit, in (0, 1], got "
+                         f"{dropout!r}; {ucla}")
+    return dropout
+
+
 class FullyConnectedNet:
     """A fully connected network with ReLU nonlinearities and a softmax loss.
 
@@ -75,6 +90,7 @@ class FullyConnectedNet:
         dtype=np.float32,
         seed=None,
         use_batchnorm=None,
+        dropout=None,
     ):
         """Initialize the network.
 
@@ -92,6 +108,11 @@ class FullyConnectedNet:
         - seed: if not None, seeds the dropout masks so that the network is deterministic.
         - use_batchnorm: older spelling of ``normalization='batchnorm'`` (kept so notebooks
           written for it run unchanged).
+        - dropout: CS231n 2018-2019's name of ``dropout_keep_ratio``, the probability of
+          KEEPING a unit, in (0, 1] (1: no dropout). CS231n 2016-2017 and UCLA gave the
+          probability of dropping under that name: their networks are
+          ``ucla.nndl.fc_net.FullyConnectedNet``, so 0, or ``dropout`` with ``use_batchnorm``
+          (2016-2017's pair), is refused here rather than read the other way round.
 
         Weights are drawn from NumPy's global random state (``np.random.randn``), so
         ``np.random.seed(...)`` before construction reproduces a network exactly.
@@ -103,6 +124,9 @@ class FullyConnectedNet:
                     "pass only normalization='batchnorm'"
                 )
             normalization = "batchnorm"
+        if dropout is not None:
+            dropout_keep_ratio = _keep_ratio_from_dropout(dropout, dropout_keep_ratio,
+                                                          use_batchnorm)
         if normalization is not None and normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"normalization must be None or one of {NORMALIZATIONS}, got {normalization!r}"

@@ -85,10 +85,14 @@ def test_dropout_forward_without_a_seed_follows_np_random():
         assert out_test.mean() == pytest.approx(10.000207878477502, rel=1e-14)
 
 
-def test_fully_connected_net_initial_losses_with_dropout():
+@pytest.mark.parametrize("keyword", ["dropout_keep_ratio", "dropout"])
+def test_fully_connected_net_initial_losses_with_dropout(keyword):
     """The Dropout notebook's gradient-check loop: one seed, then three nets with dropout seed
     123. Each net's weights are drawn after the previous net's seeded dropout reseeded
-    np.random (its gradient check only repeats that loss), hence one loss call per net."""
+    np.random (its gradient check only repeats that loss), hence one loss call per net.
+
+    2018 and 2019 spell the keep probability ``dropout=`` in the same loop and print the same
+    losses (2.3042759220785896 for keep 0.5: the same double, printed with more digits)."""
     np.random.seed(231)
     N, D, H1, H2, C = 2, 15, 20, 30, 10
     X = np.random.randn(N, D)
@@ -96,7 +100,7 @@ def test_fully_connected_net_initial_losses_with_dropout():
     losses = []
     for keep in (1, 0.75, 0.5):
         model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
-                                  dtype=np.float64, dropout_keep_ratio=keep, seed=123)
+                                  dtype=np.float64, seed=123, **{keyword: keep})
         losses.append(model.loss(X, y)[0])
     assert losses == pytest.approx([2.3004790897684924, 2.302371489704412, 2.30427592207859],
                                    rel=1e-12)

@@ -80,6 +80,18 @@ for keep, expected in published.items():
         grad_num = eval_numerical_gradient(f, model.params[name], verbose=False, h=1e-5)
         assert rel_error(grad_num, grads[name]) < 1e-4, name
 
+# %% [dropout-net-2019] 2018 and 2019 name the keep probability dropout= (1: none), same loop.
+np.random.seed(231)
+X = np.random.randn(N, D)
+y = np.random.randint(C, size=(N,))
+for dropout, expected in [(1, 2.3004790897684924), (0.75, 2.302371489704412),
+                          (0.5, 2.3042759220785896)]:
+    model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                              dtype=np.float64, dropout=dropout, seed=123)
+    loss, grads = model.loss(X, y)
+    print("dropout", dropout, "initial loss:", loss)
+    assert abs(loss - expected) < 1e-12
+
 # %% [solver] Data and Solver, as the notebooks train (a small split of the data here).
 data = get_CIFAR10_data(num_training=500, num_validation=100, num_test=100)
 model = FullyConnectedNet([50], normalization="batchnorm", weight_scale=2e-2)
@@ -87,3 +99,8 @@ solver = Solver(model, data, num_epochs=1, batch_size=100, update_rule="adam",
                 optim_config={"learning_rate": 1e-3}, verbose=False)
 solver.train()
 assert len(solver.loss_history) == 5 and len(solver.val_acc_history) == 2
+for dropout in [1, 0.25]:  # 2019's regularization experiment
+    solver = Solver(FullyConnectedNet([60], dropout=dropout), data, num_epochs=1, batch_size=100,
+                    update_rule="adam", optim_config={"learning_rate": 5e-4}, verbose=False)
+    solver.train()
+    assert solver.model.use_dropout == (dropout != 1) and len(solver.train_acc_history) == 2
