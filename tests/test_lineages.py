@@ -4,7 +4,8 @@ rewritten by the table of "Porting a course", and nothing else is.
 `tests/lineages/` holds notebooks of our own (Python files whose cells start at ``# %%``), one
 per lineage, in its style and with its own import lines: CS231n (the star import of ``fc_net``,
 then direct layer calls; dropout with and without a seed after ``np.random.seed``, with the
-published numbers), UCLA's ``nndl`` (``use_batchnorm=True``, its drop-probability dropout) and
+published numbers; 2018-2019's ``dropout=``), CS231n 2016-2017 (``use_batchnorm=True``, dropout
+as a drop probability), UCLA's ``nndl`` (``use_batchnorm=True``, its drop-probability dropout) and
 IFT780 (the TP2 sequence, its reference outputs checked against the course's printed numbers
 and against the same computation written out in NumPy). Each is rewritten with the README's
 table and run cell by cell in a Jupyter kernel in a kit folder: ``assignment/`` with the full
@@ -30,8 +31,9 @@ from solutions.synthetic_cifar import write_synthetic_cifar10
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 NOTEBOOKS = REPO / "tests" / "lineages"
-#: notebook file -> the lineage's name in the README table (the first word of its course cell)
-LINEAGES = {"cs231n": "CS231n", "ucla_nndl": "UCLA", "ift780": "IFT780"}
+#: notebook file -> how its lineage's course cell in the README table begins
+LINEAGES = {"cs231n": "CS231n assignment 2, 2018", "cs231n_2017": "CS231n assignment 2, 2016",
+            "ucla_nndl": "UCLA", "ift780": "IFT780"}
 LINEAGE_DIRS = ("classifiers", "ucla", "ift780")  # the lineage subpackages of solutions/
 CELL_TIMEOUT = 120
 
@@ -41,7 +43,8 @@ _IMPORT = re.compile(r"^(\s*import\s+)([\w.]+)(.*)$")
 
 
 def porting_table() -> dict[str, dict[str, str]]:
-    """The README's table: lineage -> {module its notebooks import: the kit's module}."""
+    """The README's table: lineage (its course cell up to the first ':') -> {module its
+    notebooks import: the kit's module}."""
     section = README.read_text(encoding="utf-8").split("\n## Porting a course\n", 1)[1]
     section = section.split("\n## ", 1)[0]
     table: dict[str, dict[str, str]] = {}
@@ -49,9 +52,16 @@ def porting_table() -> dict[str, dict[str, str]]:
     for line in section.splitlines():
         match = _ROW.match(line)
         if match:
-            lineage = match[1].split()[0] if match[1] else lineage
+            lineage = match[1].split(":", 1)[0].strip() if match[1] else lineage
             table.setdefault(lineage, {})[match[2]] = match[3]
     return table
+
+
+def mapping_of(name: str) -> dict[str, str]:
+    """The table rows of lineage notebook ``name`` (a key of `LINEAGES`)."""
+    table = porting_table()
+    [course] = [course for course in table if course.startswith(LINEAGES[name])]
+    return table[course]
 
 
 def rewrite(source: str, mapping: dict[str, str]) -> tuple[str, list[str]]:
@@ -109,16 +119,25 @@ def kit(tmp_path_factory):
 
 def test_the_table_covers_each_lineage_and_every_kit_module_exists():
     table = porting_table()
-    assert set(table) == set(LINEAGES.values())
+    for name, begins in LINEAGES.items():
+        assert sum(course.startswith(begins) for course in table) == 1, name
+    assert len(table) == len(LINEAGES)
     for lineage, mapping in table.items():
         for kit_module in mapping.values():
             assert kit_module.startswith("assignment."), (lineage, kit_module)
             for package in ("solutions", "assignment"):
                 importlib.import_module(package + kit_module[len("assignment"):])
     # CS231n: one substitution of the package name; UCLA and IFT780: one prefix each.
-    assert all(k == "assignment" + c[len("cs231n"):] for c, k in table["CS231n"].items())
-    assert all(k == "assignment.ucla." + c for c, k in table["UCLA"].items())
-    assert all(k == "assignment.ift780." + c for c, k in table["IFT780"].items())
+    cs231n = mapping_of("cs231n")
+    assert all(k == "assignment" + c[len("cs231n"):] for c, k in cs231n.items())
+    assert all(k == "assignment.ucla." + c for c, k in mapping_of("ucla_nndl").items())
+    assert all(k == "assignment.ift780." + c for c, k in mapping_of("ift780").items())
+    # CS231n 2016-2017: the same modules; the network and layers are UCLA's, the rest the kit's.
+    old = mapping_of("cs231n_2017")
+    assert set(old) == set(cs231n)
+    ucla = {"cs231n.layers", "cs231n.layer_utils", "cs231n.classifiers.fc_net"}
+    assert all(old[c] == "assignment.ucla.nndl." + c.split(".")[-1] for c in ucla)
+    assert all(old[c] == cs231n[c] for c in set(old) - ucla)
 
 
 def test_every_lineage_module_is_in_the_table():
@@ -183,7 +202,7 @@ def test_ucla_dropout_drops_with_probability_p():
 @pytest.mark.parametrize("name", sorted(LINEAGES))
 def test_a_lineage_notebook_runs_with_only_its_import_lines_rewritten(name, kit, monkeypatch):
     monkeypatch.setenv("NORMLAB_CIFAR10_DIR", str(kit / "datasets" / "cifar-10-batches-py"))
-    nb = notebook_of(NOTEBOOKS / f"{name}.py", porting_table()[LINEAGES[name]])
+    nb = notebook_of(NOTEBOOKS / f"{name}.py", mapping_of(name))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(kit)}})
     try:
