@@ -5,13 +5,17 @@
 Every layer here is a thin object over the functions of ``layers.py`` (the math lives there, once)::
 
     model = Model()
-    model.add(Dense(3 * 32 * 32, 100, weight_scale=1e-2), "fc1")
-    model.add(BatchNorm(100, activation="relu"), "bn1")        # affine -> batch norm -> ReLU
-    model.add(Dense(100, 10), "scores")
+    model.add(Dense(dim_output=100, weight_scale=1e-2), "fc1")   # input size from the data
+    model.add(BatchNorm(100, activation="relu"), "bn1")          # affine -> batch norm -> ReLU
+    model.add(Dense(100, 10, weight_scale=1e-2), "scores")
     model.add_loss(softmax_loss)
     optimizer = Adam(1e-3, model)
-    history = epoch_solver(X_train, y_train, X_val, y_val, reg=1e-4, optimizer=optimizer,
-                           epochs=5, batch_size=100)
+    loss_history, train_acc_history, val_acc_history = epoch_solver(
+        X_train, y_train, X_val, y_val, 1e-4, optimizer, epochs=5, batch_size=100)
+
+The constructors, `Model` and the training loop (``training.py``: `Adam`, `SGD`,
+`epoch_solver`) follow the object API of IFT780 (Université de Sherbrooke), so its notebooks run
+on this module through the paths of ``ift780/`` (README, "Porting a course").
 
 The layer contract:
 
@@ -23,10 +27,10 @@ The layer contract:
   last ``forward``; returns the gradient with respect to its input ``x`` and stores the gradient
   of each parameter in ``layer.grads`` (same keys and shapes as ``layer.params``). A layer knows
   nothing about regularization: `Model.backward` adds it.
-* ``activation``: ``None`` or ``"relu"``, a nonlinearity *fused after* the layer's own operation:
-  ``Dense(..., activation="relu")`` computes ``relu(x @ W + b)`` and
-  ``BatchNorm(..., activation="relu")`` computes ``relu(gamma * x_hat + beta)``. Its backward
-  pass therefore goes through the ReLU first.
+* ``activation``: ``None`` (or its synonym ``"identity"``) or ``"relu"``, a nonlinearity *fused
+  after* the layer's own operation: ``Dense(..., activation="relu")`` computes
+  ``relu(x @ W + b)`` and ``BatchNorm(..., activation="relu")`` computes
+  ``relu(gamma * x_hat + beta)``. Its backward pass therefore goes through the ReLU first.
 
 Regularization: only the weight matrices ``W`` are regularized. `Model.calculate_loss` adds
 ``0.5 * reg * sum(W ** 2)`` over the layers that have a ``W``, and `Model.backward` adds
@@ -35,7 +39,6 @@ Regularization: only the weight matrices ``W`` are regularized. `Model.calculate
 
 import numpy as np
 
-from . import optim
 from .layers import (
     affine_backward,
     affine_forward,
@@ -48,13 +51,16 @@ from .layers import (
     relu_backward,
     relu_forward,
 )
+from .training import SGD, Adam, History, Optimizer, accuracy, epoch_solver
 
 __all__ = [
     "Layer", "Dense", "BatchNorm", "LayerNorm", "Dropout", "Model", "Optimizer", "SGD", "Adam",
-    "epoch_solver", "accuracy",
+    "History", "epoch_solver", "accuracy",
 ]
 
 ACTIVATIONS = (None, "relu")
+#: Other spellings of an activation: IFT780 names "no activation" "identity".
+_ACTIVATION_SYNONYMS = {"identity": None}
 MODES = ("train", "test")
 
 
@@ -72,9 +78,10 @@ class Layer:
     """Base class of the layers: the ``params``/``grads`` dicts and the fused activation."""
 
     def __init__(self, activation=None):
+        activation = _ACTIVATION_SYNONYMS.get(activation, activation)
         if activation not in ACTIVATIONS:
-            raise ValueError(f"{type(self).__name__}: activation must be None or 'relu', "
-                             f"got {activation!r}")
+            raise ValueError(f"{type(self).__name__}: activation must be None (or 'identity') "
+                             f"or 'relu', got {activation!r}")
         self.activation = activation
         self.params = {}
         self.grads = {}
@@ -117,25 +124,41 @@ class Dense(Layer):
     """Fully connected layer ``out = activation(x.reshape(N, D) @ W + b)`` (given code).
 
     Inputs:
-    - dim_input: D, the size of each (flattened) input example.
+    - dim_input: D, the size of each (flattened) input example; None takes it from the data:
+      W is then drawn at the first forward pass, from the width of that input.
     - dim_output: M, the number of units.
     - weight_scale: standard deviation of the normal initialization of W; None uses He's
-      ``sqrt(2 / D)``. b starts at zero.
-    - activation: None or 'relu', applied after the affine map.
+      ``sqrt(2 / D)`` with a ReLU and Xavier's ``sqrt(2 / (D + M))`` without. b starts at zero.
+    - activation: None (or 'identity') or 'relu', applied after the affine map.
 
     params: W (D, M), b (M,). forward takes x of shape (N, d_1, ..., d_k) with D = d_1 * ... * d_k
-    and returns (N, M).
+    and returns (N, M). W is drawn with ``np.random.randn`` (NumPy's global random state), so
+    ``np.random.seed(...)`` before construction (or before the first forward pass, with
+    ``dim_input=None``) reproduces it.
     """
 
-    def __init__(self, dim_input, dim_output, weight_scale=1e-2, activation=None):
+    def __init__(self, dim_input=None, dim_output=10, weight_scale=1e-4, activation=None):
         super().__init__(activation)
-        if weight_scale is None:
-            weight_scale = np.sqrt(2.0 / dim_input)
-        self.params["W"] = weight_scale * np.random.randn(dim_input, dim_output)
+        self.dim_input, self.dim_output, self.weight_scale = dim_input, dim_output, weight_scale
         self.params["b"] = np.zeros(dim_output)
+        if dim_input is not None:
+            self._draw_weights(dim_input)
+
+    def _draw_weights(self, D):
+        """W (D, M) from the normal distribution of ``weight_scale``, placed before b."""
+        scale = self.weight_scale
+        if scale is None:
+            fans = D if self.activation == "relu" else D + self.dim_output
+            scale = np.sqrt(2.0 / fans)
+        b = self.params.pop("b")
+        self.params["W"] = scale * np.random.randn(D, self.dim_output)
+        self.params["b"] = b
+        self.dim_input = D
 
     def forward(self, x, mode="train"):
         _check_mode(mode, "Dense.forward")
+        if "W" not in self.params:
+            self._draw_weights(int(np.prod(np.shape(x)[1:])))
         a, self.cache = affine_forward(x, self.params["W"], self.params["b"])
         return self.activation_forward(a)
 
@@ -146,10 +169,11 @@ class Dense(Layer):
 
 
 def _initial_gamma(dim, weight_scale):
-    """Ones, or with ``weight_scale`` ones plus normal noise of that standard deviation."""
-    if not weight_scale:
+    """Ones when ``weight_scale`` is None, else ``weight_scale * np.random.randn(dim)`` (IFT780's
+    initialization: normal around ZERO with that standard deviation), shape (dim,)."""
+    if weight_scale is None:
         return np.ones(dim)
-    return 1.0 + weight_scale * np.random.randn(dim)
+    return weight_scale * np.random.randn(dim)
 
 
 class BatchNorm(Layer):
@@ -162,9 +186,10 @@ class BatchNorm(Layer):
     Inputs:
     - dim: D, the number of features.
     - eps, momentum: as in ``bn_param`` of :func:`layers.batchnorm_forward`.
-    - weight_scale: None (or 0) starts gamma at exactly one; a number adds normal noise of that
-      standard deviation to the ones. beta starts at zero.
-    - activation: None or 'relu', applied after the normalization.
+    - weight_scale: None starts gamma at exactly one; a number draws gamma as
+      ``weight_scale * np.random.randn(D)`` (IFT780's convention: around zero, not one).
+      beta starts at zero.
+    - activation: None (or 'identity') or 'relu', applied after the normalization.
 
     params: gamma (D,), beta (D,). The running averages live in ``self.bn_param`` (the dict
     batchnorm_forward reads and writes).
@@ -214,8 +239,9 @@ class LayerNorm(Layer):
     Inputs:
     - dim: D, the number of features.
     - eps: as in ``ln_param`` of :func:`layers.layernorm_forward`.
-    - weight_scale: as for `BatchNorm` (None: gamma starts at one). beta starts at zero.
-    - activation: None or 'relu', applied after the normalization.
+    - weight_scale: as for `BatchNorm` (None: gamma starts at one; a number: gamma is
+      ``weight_scale * np.random.randn(D)``). beta starts at zero.
+    - activation: None (or 'identity') or 'relu', applied after the normalization.
 
     params: gamma (D,), beta (D,).
     """
@@ -282,6 +308,15 @@ class Dropout(Layer):
 # --------------------------------------------------------------------------------------------------
 
 
+def _loss_outputs(value):
+    """``(loss, dscores, extra)`` from what a loss function returned: ``(loss, dscores)``
+    (softmax_loss) or ``(loss, dscores, extra)`` (cross_entropy_loss); extra None for the first."""
+    if not isinstance(value, tuple | list) or len(value) not in (2, 3):
+        raise TypeError(f"the model's loss function should return (loss, dscores) or (loss, "
+                        f"dscores, extra), got {type(value).__name__}")
+    return (*value, None) if len(value) == 2 else tuple(value)
+
+
 class Model:
     """A stack of layers with a loss.
 
@@ -306,7 +341,8 @@ class Model:
         return layer
 
     def add_loss(self, loss_fn):
-        """Set the loss: ``loss_fn(scores, y) -> (loss, dscores)``, e.g. softmax_loss."""
+        """Set the loss: ``loss_fn(scores, y)`` returning ``(loss, dscores)`` (softmax_loss) or
+        ``(loss, dscores, extra)`` (IFT780's cross_entropy_loss), dscores of the scores' shape."""
         self.loss_fn = loss_fn
 
     def forward(self, X, mode="train"):
@@ -324,16 +360,19 @@ class Model:
         the ``"W"`` param of every layer that has one (biases, gamma and beta are not
         regularized). ``reg`` is remembered in ``self.reg`` for `backward`.
 
-        Returns ``(loss, dscores)``: a float, and the gradient of the DATA loss with respect to
-        the scores, shape (N, C) (the regularization does not depend on the scores).
+        Returns ``(loss, dscores, extra)``: a float; the gradient of the DATA loss with respect
+        to the scores, shape (N, C) (the regularization does not depend on the scores); and the
+        loss function's third output if it has one (``cross_entropy_loss`` of IFT780's
+        ``utils.model_loss``: the softmax probabilities, (N, C)), else None. So
+        ``loss, dscores, _ = model.calculate_loss(scores, y, reg)``.
         """
         if self.loss_fn is None:
             raise RuntimeError("Model.calculate_loss: no loss yet; call model.add_loss(...) "
                                "first, e.g. model.add_loss(softmax_loss)")
         self.reg = reg
-        loss, dscores = self.loss_fn(scores, y)
+        loss, dscores, extra = _loss_outputs(self.loss_fn(scores, y))
         raise NotImplementedError("Model.calculate_loss: not implemented yet — this is your task (nn.Model.calculate_loss). Replace this raise with your code; the docstring says what to compute.")
-        return loss, dscores
+        return loss, dscores, extra
 
     def backward(self, dscores):
         """Backpropagate ``dscores`` (N, C) through the layers in reverse order.
@@ -361,120 +400,3 @@ class Model:
     def __repr__(self):
         lines = [f"  {name}: {layer!r}" for name, layer in self.layers.items()]
         return "Model(\n" + "\n".join(lines) + "\n)"
-
-
-def accuracy(model, X, y, batch_size=1000):
-    """Fraction of the examples of X whose predicted label is y."""
-    return float(np.mean(model.predict(X, batch_size) == y))
-
-
-# --------------------------------------------------------------------------------------------------
-# Optimizers (given code): the update rules of optim.py, one state per parameter
-# --------------------------------------------------------------------------------------------------
-
-
-class Optimizer:
-    """Updates every parameter of ``model`` from the gradients its layers hold.
-
-    ``step()`` is called after ``model.backward``; each parameter keeps its own state (Adam's
-    moments and step count) under ``(layer name, param name)`` in ``self.state``. ``lr`` may be
-    changed between steps (learning-rate decay).
-    """
-
-    def __init__(self, lr, model):
-        self.lr = lr
-        self.model = model
-        self.state = {}
-
-    def _defaults(self):
-        return {}
-
-    def _update(self, w, dw, config):
-        raise NotImplementedError(f"{type(self).__name__} does not define an update rule")
-
-    def step(self):
-        for name, key, layer in self.model.parameters():
-            if key not in layer.grads:
-                raise KeyError(f"{type(self).__name__}.step: layer {name!r} has no gradient "
-                               f"for {key!r}; run model.backward(dscores) before step()")
-            config = self.state.setdefault((name, key), self._defaults())
-            config["learning_rate"] = self.lr
-            layer.params[key], self.state[(name, key)] = self._update(
-                layer.params[key], layer.grads[key], config)
-
-
-class SGD(Optimizer):
-    """Plain stochastic gradient descent: ``w -= lr * dw`` (:func:`optim.sgd`)."""
-
-    def _update(self, w, dw, config):
-        return optim.sgd(w, dw, config)
-
-
-class Adam(Optimizer):
-    """Adam (:func:`optim.adam`: the step count is incremented before the bias corrections)."""
-
-    def __init__(self, lr, model, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(lr, model)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-
-    def _defaults(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.eps}
-
-    def _update(self, w, dw, config):
-        return optim.adam(w, dw, config)
-
-
-# --------------------------------------------------------------------------------------------------
-# Training loop (given code)
-# --------------------------------------------------------------------------------------------------
-
-
-def epoch_solver(X_train, y_train, X_val, y_val, reg, optimizer, epochs, batch_size,
-                 lr_decay=1.0, num_train_samples=1000, seed=None, verbose=True):
-    """Train ``optimizer.model`` for ``epochs`` passes over the training set.
-
-    Each epoch shuffles the training set and takes one optimizer step per full minibatch of
-    ``batch_size`` examples (the leftover examples of the shuffle wait for the next epoch);
-    then the learning rate is multiplied by ``lr_decay`` and the accuracy is measured in test
-    mode on up to ``num_train_samples`` random training examples (None: all) and on the whole
-    validation set. ``seed`` seeds the shuffles and samples. ``verbose`` shows a progress bar
-    and one line per epoch.
-
-    Returns a dict of histories: ``"loss"`` (one float per step), ``"train_acc"`` and
-    ``"val_acc"`` (one float per epoch).
-    """
-    from tqdm.auto import tqdm  # here, not at the top: the grader imports this module often
-
-    model = optimizer.model
-    rng = np.random.default_rng(seed)
-    N = X_train.shape[0]
-    if N == 0:
-        raise ValueError("epoch_solver: the training set is empty")
-    batch_size = min(batch_size, N)
-    steps = N // batch_size
-    history = {"loss": [], "train_acc": [], "val_acc": []}
-    with tqdm(total=epochs * steps, desc="training", unit="step", disable=not verbose,
-              leave=False) as bar:
-        for epoch in range(1, epochs + 1):
-            order = rng.permutation(N)
-            for i in range(steps):
-                batch = order[i * batch_size:(i + 1) * batch_size]
-                scores = model.forward(X_train[batch], "train")
-                loss, dscores = model.calculate_loss(scores, y_train[batch], reg)
-                model.backward(dscores)
-                optimizer.step()
-                history["loss"].append(float(loss))
-                bar.update()
-                if i % 10 == 0:
-                    bar.set_postfix(epoch=epoch, loss=f"{float(loss):.3f}")
-            optimizer.lr *= lr_decay
-            sample = np.arange(N)
-            if num_train_samples is not None and num_train_samples < N:
-                sample = rng.choice(N, num_train_samples, replace=False)
-            history["train_acc"].append(accuracy(model, X_train[sample], y_train[sample]))
-            history["val_acc"].append(accuracy(model, X_val, y_val))
-            if verbose:
-                bar.write(f"epoch {epoch}/{epochs}: loss {history['loss'][-1]:.3f}, "
-                          f"train acc {history['train_acc'][-1]:.3f}, "
-                          f"val acc {history['val_acc'][-1]:.3f}")
-    return history

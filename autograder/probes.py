@@ -588,13 +588,13 @@ def _nn_model(pkg, inputs, backward):
 
     def loss_of(X):
         value = model.calculate_loss(model.forward(X, "train"), y, reg)
-        if not isinstance(value, tuple) or len(value) != 2:
-            raise ProbeError(f"Model.calculate_loss should return (loss, dscores), got "
-                             f"{_what(value)}")
+        if not isinstance(value, tuple) or len(value) != 3:
+            raise ProbeError(f"Model.calculate_loss should return (loss, dscores, extra), as "
+                             f"its given last line does; got {_what(value)}")
         return value
 
     result = {}
-    loss, dscores = loss_of(X)
+    loss, dscores, _ = loss_of(X)
     _collect(result, "loss", loss, "Model.calculate_loss")
     if not backward:
         return result

@@ -189,7 +189,7 @@ code("helpers", r'''
         def loss_at(_):
             return model.calculate_loss(model.forward(X, "train"), y, reg)[0]
 
-        loss, dscores = model.calculate_loss(model.forward(X, "train"), y, reg)
+        loss, dscores, _ = model.calculate_loss(model.forward(X, "train"), y, reg)
         analytic = {"X": model.backward(dscores)}
         analytic.update({f"{name}.{key}": layer.grads[key].copy()
                          for name, key, layer in model.parameters()})
@@ -243,7 +243,7 @@ md("api-md", r"""
     ```
 
     and one training step is `scores = model.forward(X, "train")`, then
-    `loss, dscores = model.calculate_loss(scores, y, reg)`, `model.backward(dscores)` and
+    `loss, dscores, _ = model.calculate_loss(scores, y, reg)`, `model.backward(dscores)` and
     `optimizer.step()` (what `epoch_solver` repeats). The next cell checks the given `Dense`
     layer the way you will check yours: errors around `1e-8` mean right, errors near 1 mean
     wrong, and the self-checks accept up to `GRAD_TOL = 1e-5`.
@@ -483,11 +483,11 @@ test_cell("nn_model", r'''
     _scores = _model.forward(_X, "train")
     _data, _ = softmax_loss(_scores, _y)
     _weights = sum((_model.layers[_n].params["W"] ** 2).sum() for _n in ("fc1", "fc2", "scores"))
-    _loss0, _dscores0 = _model.calculate_loss(_scores, _y, 0.0)
+    _loss0, _dscores0 = _model.calculate_loss(_scores, _y, 0.0)[:2]
     np.testing.assert_allclose(_loss0, _data, rtol=1e-10)
     _model.backward(_dscores0)
     _before = {(_n, _k): _l.grads[_k].copy() for _n, _k, _l in _model.parameters()}
-    _loss, _dscores = _model.calculate_loss(_scores, _y, 0.9)
+    _loss, _dscores = _model.calculate_loss(_scores, _y, 0.9)[:2]
     np.testing.assert_allclose(_loss, _data + 0.45 * _weights, rtol=1e-10)
     # Only the W of the Dense layers change with reg, by exactly reg * W.
     _dX = _model.backward(_dscores)
@@ -510,7 +510,8 @@ md("experiment-md", r"""
     normalization, into the normalization layer with it), and a scoring layer. We train three
     versions (no normalization, batch norm, layer norm) from the same small initial weight scale
     with Adam (learning rate `1e-3`) and `epoch_solver`, which shows a progress bar and returns
-    the loss of every step and the accuracies after every epoch.
+    three lists: the loss of every step, then the training and validation accuracies after
+    every epoch.
 """)
 
 code("experiment-train", r'''
@@ -547,11 +548,11 @@ code("experiment-train", r'''
 code("experiment-plot", r'''
     if needs(*EXPERIMENT_NEEDS, what="this plot"):
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-        for label, history in histories.items():
-            axes[0].plot(history["loss"], "o", markersize=2, alpha=0.4, label=label)
-            epochs = np.arange(1, len(history["val_acc"]) + 1)
-            axes[1].plot(epochs, history["train_acc"], "-o", markersize=4, label=label)
-            axes[2].plot(epochs, history["val_acc"], "-o", markersize=4, label=label)
+        for label, (loss_history, train_acc, val_acc) in histories.items():
+            axes[0].plot(loss_history, "o", markersize=2, alpha=0.4, label=label)
+            epochs = np.arange(1, len(val_acc) + 1)
+            axes[1].plot(epochs, train_acc, "-o", markersize=4, label=label)
+            axes[2].plot(epochs, val_acc, "-o", markersize=4, label=label)
         panels = [("training loss", "iteration", "loss"),
                   ("training accuracy", "epoch", "accuracy"),
                   ("validation accuracy", "epoch", "accuracy")]

@@ -1,4 +1,11 @@
-"""A fully connected network of any depth, with optional batch/layer normalization and dropout."""
+"""A fully connected network of any depth, with optional batch/layer normalization and dropout.
+
+``from assignment.fc_net import *`` (or CS231n's path, ``assignment.classifiers.fc_net``) brings
+the layers too, as CS231n's ``fc_net.py`` does with its ``from ..layers import *`` and ``from
+..layer_utils import *``: notebooks call ``batchnorm_forward`` and the backward passes directly
+after that one import. ``__all__`` lists the network and every layer function of ``layers.py``
+and ``layer_utils.py``.
+"""
 
 import numpy as np
 
@@ -9,7 +16,52 @@ from .layer_utils import (
     affine_relu_backward,
     affine_relu_forward,
 )
-from .layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+from .layers import (
+    affine_backward,
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
+
+__all__ = [
+    "FullyConnectedNet",
+    # layers.py
+    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+    "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+    "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+    # layer_utils.py
+    "affine_relu_forward", "affine_relu_backward",
+    "affine_norm_relu_forward", "affine_norm_relu_backward",
+]
+
+
+def _keep_ratio_from_dropout(dropout, dropout_keep_ratio, use_batchnorm):
+    """``dropout_keep_ratio`` from CS231n 2018-2019's ``dropout=`` (a keep probability)."""
+    ucla = ("a drop probability (CS231n 2016-2017, UCLA) belongs to "
+            "ucla.nndl.fc_net.FullyConnectedNet (README, 'Porting a course')")
+    if dropout_keep_ratio != 1:
+        raise ValueError("pass dropout_keep_ratio= or dropout= (its 2018-2019 name), not both")
+    if use_batchnorm is not None:
+        raise ValueError(f"dropout= with use_batchnorm= is CS231n 2016-2017's network, whose "
+                         f"dropout is the probability of dropping: {ucla}")
+    if not 0 < dropout <= 1:
+        raise ValueError(f"dropout= is the probability of KEEPING a unit, in (0, 1], got "
+                         f"{dropout!r}; {ucla}")
+    return dropout
 
 
 class FullyConnectedNet:
@@ -38,6 +90,7 @@ class FullyConnectedNet:
         dtype=np.float32,
         seed=None,
         use_batchnorm=None,
+        dropout=None,
     ):
         """Initialize the network.
 
@@ -55,6 +108,11 @@ class FullyConnectedNet:
         - seed: if not None, seeds the dropout masks so that the network is deterministic.
         - use_batchnorm: older spelling of ``normalization='batchnorm'`` (kept so notebooks
           written for it run unchanged).
+        - dropout: CS231n 2018-2019's name of ``dropout_keep_ratio``, the probability of
+          KEEPING a unit, in (0, 1] (1: no dropout). CS231n 2016-2017 and UCLA gave the
+          probability of dropping under that name: their networks are
+          ``ucla.nndl.fc_net.FullyConnectedNet``, so 0, or ``dropout`` with ``use_batchnorm``
+          (2016-2017's pair), is refused here rather than read the other way round.
 
         Weights are drawn from NumPy's global random state (``np.random.randn``), so
         ``np.random.seed(...)`` before construction reproduces a network exactly.
@@ -66,6 +124,9 @@ class FullyConnectedNet:
                     "pass only normalization='batchnorm'"
                 )
             normalization = "batchnorm"
+        if dropout is not None:
+            dropout_keep_ratio = _keep_ratio_from_dropout(dropout, dropout_keep_ratio,
+                                                          use_batchnorm)
         if normalization is not None and normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"normalization must be None or one of {NORMALIZATIONS}, got {normalization!r}"

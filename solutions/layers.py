@@ -305,22 +305,28 @@ def dropout_forward(x, dropout_param):
     - dropout_param: dict with keys
       - p: probability of KEEPING each unit (as in CS231n; not the drop probability).
       - mode: 'train' or 'test'.
-      - seed: optional; if given, the mask is drawn from a generator seeded with it, so the same
-        seed gives the same mask (used by gradient checks).
+      - seed: optional; if given (and not None), ``np.random.seed(seed)`` is called first, so the
+        same seed gives the same mask (used by gradient checks).
 
-    Returns ``(out, cache)`` with out of x's shape and dtype; cache = (dropout_param, mask).
+    The mask is drawn with ``np.random.rand``, from NumPy's global random state, exactly as in
+    CS231n: ``np.random.seed(231)`` before a run reproduces its masks, and a seeded call leaves
+    the global state where ``np.random.seed(seed)`` and that draw put it (CS231n's published
+    numbers depend on this).
+
+    Returns ``(out, cache)`` with out of x's shape and dtype; cache = (dropout_param, mask), mask
+    of x's shape (None in test mode).
     """
     p, mode = dropout_param["p"], dropout_param["mode"]
     if not 0 < p <= 1:
         raise ValueError(f"dropout_forward: keep probability p must be in (0, 1], got {p!r}")
     if mode not in ("train", "test"):
         raise ValueError(f"dropout_forward: mode must be 'train' or 'test', got {mode!r}")
+    if dropout_param.get("seed") is not None:
+        np.random.seed(dropout_param["seed"])
 
     mask = None
     if mode == "train":
-        seed = dropout_param.get("seed")
-        rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
-        mask = ((rng.random(x.shape) < p) / p).astype(x.dtype, copy=False)
+        mask = ((np.random.rand(*x.shape) < p) / p).astype(x.dtype, copy=False)
         out = x * mask
     else:
         out = x

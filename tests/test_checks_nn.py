@@ -40,7 +40,7 @@ def loss_without_half(self, scores, y, reg=0.0):
     self.reg = reg
     loss, dscores = self.loss_fn(scores, y)
     return loss + reg * sum(np.sum(l.params["W"] ** 2) for l in self.layers.values()
-                            if "W" in l.params), dscores
+                            if "W" in l.params), dscores, None
 
 
 def backward_without_reg(self, dscores):

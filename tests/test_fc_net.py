@@ -100,6 +100,25 @@ def test_use_batchnorm_alias_and_bad_normalization():
         FullyConnectedNet([4], normalization="group")
 
 
+def test_dropout_is_2018_2019s_name_of_the_keep_ratio():
+    X, y, D, C = small_problem(seed=3, N=5)
+    losses = []
+    for keyword in ("dropout_keep_ratio", "dropout"):
+        np.random.seed(4)
+        model = FullyConnectedNet([7], input_dim=D, num_classes=C, seed=5, **{keyword: 0.6})
+        assert model.use_dropout and model.dropout_param["p"] == 0.6
+        losses.append(model.loss(X, y)[0])
+    assert losses[0] == losses[1]
+    assert not FullyConnectedNet([7], dropout=1).use_dropout
+    # 2016-2017's drop probability would be read the other way round: refused, pointing to UCLA.
+    with pytest.raises(ValueError, match="KEEPING.*ucla.nndl.fc_net"):
+        FullyConnectedNet([7], dropout=0)
+    with pytest.raises(ValueError, match="2016-2017"):
+        FullyConnectedNet([7], dropout=0.25, use_batchnorm=True)
+    with pytest.raises(ValueError, match="not both"):
+        FullyConnectedNet([7], dropout=0.5, dropout_keep_ratio=0.5)
+
+
 def test_dropout_seed_makes_the_network_deterministic():
     X, y, D, C = small_problem(seed=7, N=6)
     losses = []

@@ -1,14 +1,17 @@
-"""Numbers printed in public completed copies of the CS231n BatchNormalization notebook.
+"""Numbers printed in public completed copies of the CS231n BatchNormalization and Dropout
+notebooks.
 
 They are reproduced with ``np.random.seed(231)`` and the same sequence of random draws, so a
-course porting its notebook sees the values its students and answer keys expect.
+course porting its notebook sees the values its students and answer keys expect. Dropout draws
+its masks from NumPy's global state, and a ``seed`` in dropout_param reseeds that state, as
+CS231n's does: the Dropout notebook's losses at keep 0.75 and 0.5 depend on both.
 """
 
 import numpy as np
 import pytest
 
 from solutions.fc_net import FullyConnectedNet
-from solutions.layers import batchnorm_forward, spatial_batchnorm_forward
+from solutions.layers import batchnorm_forward, dropout_forward, spatial_batchnorm_forward
 
 N, D1, D2, D3 = 200, 50, 60, 3
 
@@ -66,3 +69,38 @@ def test_spatial_batchnorm_means_before_normalization():
     out, _ = spatial_batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train"})
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(out.std(axis=(0, 2, 3)), 1, rtol=1e-5)
+
+
+def test_dropout_forward_without_a_seed_follows_np_random():
+    """The Dropout notebook's first cell: masks drawn after np.random.seed(231), no seed."""
+    np.random.seed(231)
+    x = np.random.randn(500, 500) + 10
+    printed = {0.25: (10.014059116977283, 0.749784), 0.4: (9.977917658761159, 0.600796),
+               0.7: (9.987811912159426, 0.30074)}
+    for p, (mean, zeros) in printed.items():
+        out, _ = dropout_forward(x, {"mode": "train", "p": p})
+        out_test, _ = dropout_forward(x, {"mode": "test", "p": p})
+        assert out.mean() == pytest.approx(mean, rel=1e-12)
+        assert (out == 0).mean() == zeros
+        assert out_test.mean() == pytest.approx(10.000207878477502, rel=1e-14)
+
+
+@pytest.mark.parametrize("keyword", ["dropout_keep_ratio", "dropout"])
+def test_fully_connected_net_initial_losses_with_dropout(keyword):
+    """The Dropout notebook's gradient-check loop: one seed, then three nets with dropout seed
+    123. Each net's weights are drawn after the previous net's seeded dropout reseeded
+    np.random (its gradient check only repeats that loss), hence one loss call per net.
+
+    2018 and 2019 spell the keep probability ``dropout=`` in the same loop and print the same
+    losses (2.3042759220785896 for keep 0.5: the same double, printed with more digits)."""
+    np.random.seed(231)
+    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    X = np.random.randn(N, D)
+    y = np.random.randint(C, size=(N,))
+    losses = []
+    for keep in (1, 0.75, 0.5):
+        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                                  dtype=np.float64, seed=123, **{keyword: keep})
+        losses.append(model.loss(X, y)[0])
+    assert losses == pytest.approx([2.3004790897684924, 2.302371489704412, 2.30427592207859],
+                                   rel=1e-12)

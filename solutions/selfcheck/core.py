@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from .. import fc_net as _fc_net
 from .. import framework as _framework
 from .. import layer_utils as _layer_utils
@@ -323,11 +325,21 @@ class Context:
 
 
 def _run(spec, context):
-    """Run the steps of task ``spec`` into a Report.
+    """Run the steps of task ``spec`` into a Report, leaving NumPy's global random state as it
+    was (a seeded dropout layer reseeds it, as CS231n's does, and a notebook's draws after a
+    self-check must not depend on it).
 
     `Fatal` or an exception records a failure and stops; NotImplementedError marks the task as
     not implemented and stops. A failed step whose needs fail their own checks waits instead.
     """
+    state = np.random.get_state()
+    try:
+        return _run_steps(spec, context)
+    finally:
+        np.random.set_state(state)
+
+
+def _run_steps(spec, context):
     report = Report(spec.name)
     try:
         steps = spec.build(context)

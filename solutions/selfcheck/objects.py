@@ -258,7 +258,7 @@ def _model_gradient_problem(model, X, y, reg):
     def loss_at(_):
         return model.calculate_loss(model.forward(X, "train"), y, reg)[0]
 
-    _, dscores = model.calculate_loss(model.forward(X, "train"), y, reg)
+    _, dscores, _ = model.calculate_loss(model.forward(X, "train"), y, reg)
     analytic = {"X": model.backward(dscores)}
     analytic.update({f"{n}.{k}": np.array(layer.grads[k], copy=True)
                      for n, k, layer in model.parameters()})
@@ -287,9 +287,10 @@ def _nn_model_steps(context):
                       if "W" in layer.params)
         every = sum(float(np.sum(layer.params[k] ** 2)) for _, k, layer in model.parameters())
         result = model.calculate_loss(scores, y, 0.7)
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise Fatal(Own("calculate_loss should return (loss, dscores)"))
-        loss, got_dscores = result
+        if not isinstance(result, tuple) or len(result) != 3:
+            raise Fatal(Own("calculate_loss should return (loss, dscores, extra), as its given "
+                            "last line does"))
+        loss, got_dscores, _ = result
         if not same(got_dscores, dscores):
             return Own("dscores should be the gradient the loss function returned, unchanged")
         if same(loss, data + 0.35 * squares):
@@ -309,7 +310,7 @@ def _nn_model_steps(context):
         grads = {}
         for reg in (0.0, 0.9):
             model = _model(nn, L, 5)
-            _, dscores = model.calculate_loss(model.forward(X, "train"), y, reg)
+            _, dscores, _ = model.calculate_loss(model.forward(X, "train"), y, reg)
             try:
                 dX = model.backward(dscores)
             except KeyError as exc:

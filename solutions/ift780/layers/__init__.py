@@ -1,0 +1,1 @@
+"""IFT780's ``layers`` package: one module per layer class (given code)."""

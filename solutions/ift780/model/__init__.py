@@ -1,0 +1,1 @@
+"""IFT780's ``model`` package: ``Model`` and the training loop (given code)."""

@@ -1,0 +1,1 @@
+"""UCLA's ``nndl`` package: the kit's layers and network with UCLA's conventions (given code)."""

@@ -1,0 +1,1 @@
+"""UCLA's ``utils`` package: the kit's data loading, gradient checks and solver (given code)."""
