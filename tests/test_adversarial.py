@@ -9,12 +9,15 @@ every check the attack does not touch keeps its points, and the feedback says wh
 words. And for the run as a whole: the grader finished (and within its time budget), no file
 outside the job directories changed (sentinels in OUT, the course, another student's folder and
 the repository copy), the gradebook rows of a student graded earlier are unchanged, no process
-of the sandbox uids is left, the test's loopback server got no connection, and no module a
-submission planted ever ran.
+of the sandbox uids is left, no job cgroup, job mount or job folder is left, nothing of the
+sandbox uids in the scratch directories, the test's loopback server got no connection, and no
+module a submission planted ever ran.
 
 Cases marked ``needs = "uid-drop"`` / ``"namespaces"`` attack the machine or other students; they
 are built and graded only when the grader runs as root (as a normal user, student code runs as
-that user: see docs/security.md).
+that user: see docs/security.md). ``needs = "containment"``: the case is stopped only by a total
+per job (the job's memory cgroup, the tmpfs of its folder), so it runs only where those are in
+force (`containment.support`), with totals far below the machine's (`LIMITS`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox, stubgen
+from autograder import cgroups, containment, sandbox, stubgen
 from autograder.config import REPO_ROOT
 from autograder.feedback import fmt
 from tests.adversarial import corpus
@@ -56,10 +59,17 @@ LIMITS = {
     "max_processes": 32,
     "max_file_bytes": 16 * 2**20,
     "max_open_files": 128,
+    # per job: two workers take at most 1.5 GiB together, whatever a submission does
+    "job_memory_bytes": 768 * 2**20,
+    "job_disk_bytes": 64 * 2**20,
+    "job_max_files": 2000,
+    "job_output_bytes": 8 * 2**20,
 }
 #: Sandbox uids of this test only, so that leftovers are recognisable (and other graders
 #: running on the machine at the same time are not mistaken for them).
 TEST_UIDS = (64100, 64199)
+#: Where the run's job cgroups go (NORMLAB_CGROUP, below the test's own cgroup): this run only.
+TEST_CGROUP = f"normlab-adversarial-{os.getpid()}"
 #: The whole corpus must be graded within this (the run is killed after it).
 GRADE_TIMEOUT = 280
 #: Two local workers: both cores, and every attack runs while another student's job does
@@ -79,6 +89,9 @@ REQUIRED_CASES = {
     "notebook_not_json", "notebook_stripped", "notebook_missing", "layers_missing",
     "syntax_error", "source_non_utf8", "notebook_non_utf8", "folder_symlink", "kill_others",
     "daemon_escape", "forge_results", "string_dtype", "reference",
+    # totals per job (issue 15)
+    "memory_30_processes", "disk_fill", "million_files", "stdout_100mb", "shm_fill",
+    "daemon_survivor",
 }
 
 CASES = corpus.load_cases()
@@ -100,6 +113,12 @@ def _runnable(case: Case) -> str | None:
         return None if ROOT else "student code runs as the grader's own user (not root)"
     if case.needs == "namespaces":
         return None if ROOT and ISOLATION == "namespaces" else "needs the namespaces sandbox"
+    if case.needs == "containment":
+        found = containment.support()
+        missing = [what for what, ok in (("a memory cgroup", found.memory),
+                                         ("a pids cgroup", found.pids),
+                                         ("a tmpfs job folder", found.tmpfs)) if not ok]
+        return f"no {', no '.join(missing)} here" if missing else None
     raise ValueError(f"{case.name}: unknown needs {case.needs!r}")
 
 
@@ -168,6 +187,7 @@ class CorpusRun:
     out_entries_before: set[str]
     scratch_before: dict[str, set[str]]
     leftovers: list[str]
+    left_in_the_kernel: list[str]  # job cgroups, mounts and folders left after the run
     connections: list[str]
     markers: Path
     tokens: dict[str, str]
@@ -179,17 +199,21 @@ class CorpusRun:
         return corpus.feedback_text(self.ctx.out / student / "feedback.html")
 
 
-def _env() -> dict[str, str]:
+def _env(tmp: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["NORMLAB_SANDBOX_UID"] = f"{TEST_UIDS[0]}-{TEST_UIDS[1]}"
+    env[cgroups.CGROUP_ENV] = TEST_CGROUP
+    if tmp is not None:  # the job folders of the run, and nothing else
+        env["TMPDIR"] = str(tmp)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     env.pop("PYTHONPATH", None)
     return env
 
 
 def _cli(repo: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=repo, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=repo,
+                          env=_env(repo.parent / "tmp"), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _copy_repo(dest: Path) -> None:
@@ -263,6 +287,19 @@ def _processes_still_there_after(uids: tuple[int, int], seconds: float) -> list[
     return found
 
 
+def _left_in_the_kernel(tmp: Path) -> list[str]:
+    """Job cgroups (under TEST_CGROUP), job mounts and job folders (in the run's TMPDIR)."""
+    left = []
+    _version, parents, _why = cgroups.find(TEST_CGROUP)
+    for parent in parents.values():
+        if parent.is_dir():
+            left += [f"cgroup {p}" for p in parent.iterdir() if p.is_dir()] or [f"cgroup {parent}"]
+    left += [f"mount {point}" for _root, point, _type, _opts in cgroups.mountinfo()
+             if point.startswith(f"{tmp}/")]
+    left += [f"folder {p}" for p in tmp.glob(f"{containment.JOB_DIR_PREFIX}*")]
+    return left
+
+
 def _processes_of(uids: tuple[int, int]) -> list[str]:
     found = []
     for name in os.listdir("/proc"):
@@ -288,6 +325,7 @@ def _plant(path: Path, token: str) -> None:
 def corpus_run(tmp_path_factory) -> CorpusRun:
     base = tmp_path_factory.mktemp("adversarial")
     os.chmod(base, 0o755)
+    (base / "tmp").mkdir(mode=0o755)
     repo = base / "repo"
     _copy_repo(repo)
     config = repo / "autograder" / "release.toml"
@@ -364,6 +402,7 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
     finally:
         seconds = time.monotonic() - started
         leftovers = _processes_still_there_after(TEST_UIDS, seconds=5.0)
+        left_in_the_kernel = _left_in_the_kernel(base / "tmp")
         server.close()
     print(f"\nadversarial corpus: {len(built)} submissions graded in {seconds:.1f} s "
           f"(isolation {ISOLATION})")
@@ -377,7 +416,8 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
         snapshots_before=snapshots_before, snapshots_after=snapshots_after,
         bystander_before=bystander_before, bystander_after=_bystander_state(ctx),
         out_entries_before=out_entries_before, scratch_before=scratch_before,
-        leftovers=leftovers, connections=list(server.seen), markers=markers, tokens=tokens,
+        leftovers=leftovers, left_in_the_kernel=left_in_the_kernel,
+        connections=list(server.seen), markers=markers, tokens=tokens,
     )
 
 
@@ -457,6 +497,15 @@ def test_no_file_outside_the_job_directories_changed(corpus_run):
     for d, names in _scratch_listing().items():
         new = {n for n in names - corpus_run.scratch_before[d] if "pwned" in n}
         assert not new, f"{d}: {new}"
+        theirs = set()
+        for name in names - corpus_run.scratch_before[d]:
+            try:
+                uid = os.lstat(os.path.join(d, name)).st_uid
+            except OSError:
+                continue
+            if TEST_UIDS[0] <= uid <= TEST_UIDS[1]:
+                theirs.add(name)
+        assert not theirs, f"{d}: left by the sandbox: {theirs}"
     assert not list(corpus_run.markers.iterdir()), "a planted module ran in the grader"
 
 
@@ -483,6 +532,36 @@ def test_the_gradebook_agrees_with_the_results(corpus_run):
 def test_no_process_of_the_sandbox_is_left(corpus_run):
     assert corpus_run.leftovers == []
     assert _processes_of(TEST_UIDS) == []
+
+
+def test_no_job_cgroup_mount_or_folder_is_left(corpus_run):
+    assert corpus_run.left_in_the_kernel == []
+
+
+def test_the_grader_said_which_isolation_and_totals_were_in_force(corpus_run):
+    err = corpus_run.proc.stderr
+    assert f"sandbox: isolation {ISOLATION}" in err, err[-3000:]
+    assert "sandbox: per job, all its processes together:" in err
+    assert "output 8 MiB" in err
+    found = containment.support()
+    if found.memory:
+        assert f"memory 768 MiB (cgroup {found.cgroup})" in err
+    else:
+        assert "NOT capped per job: memory" in err
+    if found.tmpfs:
+        assert "disk 64 MiB and 2000 files (tmpfs)" in err
+
+
+def test_the_job_memory_limit_stopped_the_thirty_processes(corpus_run):
+    if "memory_30_processes" not in corpus_run.built:
+        pytest.skip(corpus_run.skipped.get("memory_30_processes", "not run"))
+    text = corpus_run.feedback("memory_30_processes")
+    found = re.findall(r"memory-hog: 30 processes, fork failed (\d+), touched 1 GiB (\d+), "
+                       r"killed (\d+), MemoryError (\d+), safety valve (\d+)", text)
+    assert found, text[:2000]
+    for _failed, touched, killed, _memory_error, valve in found:
+        assert int(killed) >= 1 and int(touched) == 0, found
+        assert int(valve) == 0, f"the test's safety valve stopped it, not the job limit: {found}"
 
 
 def test_the_network_attempt_failed_or_did_not_matter(corpus_run):
