@@ -208,14 +208,32 @@ class Cgroup:
         name = "memory.max_usage_in_bytes" if self.version == "v1" else "memory.peak"
         return _read_int(memory / name)
 
-    def kill(self) -> None:
+    def kill(self, settle: bool = False) -> None:
         """SIGKILL every process of the cgroup, until none is left (or about 2 s passed).
 
         New processes are stopped first (``pids.max = 0``; v2: ``cgroup.kill``), so that a
-        process that keeps forking and exiting cannot stay ahead of the kills."""
+        process that keeps forking and exiting cannot stay ahead of the kills. With ``settle``,
+        then wait (at most 2 s) until the killed ones are reaped too: an orphan stays charged
+        to ``pids.current`` until init reaps it, which some inits do lazily, and the next child
+        of the job would find its process limit used up by the dead."""
         found = self.pids()
-        if not found:
+        try:
+            if found:
+                self._kill(found)
+        finally:
+            if settle:  # also for processes killed otherwise (their process group, say)
+                self._settle()
+
+    def _settle(self) -> None:
+        pids_dir = self.dirs.get("pids")
+        if pids_dir is None:
             return
+        for _ in range(200):
+            if not _read_int(pids_dir / "pids.current"):
+                return
+            time.sleep(0.01)
+
+    def _kill(self, found: set[int]) -> None:
         first = next(iter(self.dirs.values()))
         if self.version == "v2" and (first / "cgroup.kill").exists():
             with contextlib.suppress(OSError):

@@ -274,9 +274,11 @@ class Job:
     def peak_memory(self) -> int | None:
         return self.cgroup.peak_memory() if self.cgroup is not None else None
 
-    def kill_processes(self) -> None:
+    def kill_processes(self, settle: bool = False) -> None:
+        """Kill every process of the job (its cgroup); ``settle``: and wait until they are
+        reaped (call it when the child itself is reaped already: `cgroups.Cgroup.kill`)."""
         if self.cgroup is not None:
-            self.cgroup.kill()
+            self.cgroup.kill(settle)
 
     def disk_full(self) -> bool:
         """The job folder has (almost) no space or no inode left."""

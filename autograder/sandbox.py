@@ -196,11 +196,11 @@ class SandboxResult:
         if self.job_limit == "output":
             return (f"stopped: wrote more than {_size(lim.job_output_bytes)} to stdout/stderr "
                     f"(the output limit of a submission)")
+        if self.timed_out:
+            return f"stopped after the {lim.wall_seconds:g} s time limit"
         if self.job_limit == "memory" and self.signal == signal.SIGKILL:
             return (f"killed: its processes together used the memory limit of a submission "
                     f"({_size(lim.job_memory_bytes)})")
-        if self.timed_out:
-            return f"stopped after the {lim.wall_seconds:g} s time limit"
         if "MemoryError" in self.stderr_tail:
             return "ran out of memory (MemoryError)"
         sig = self.signal
@@ -858,16 +858,16 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
         dev, ino = setup_text.split("\n", 1)[0].split()[1:3]
         ns = (int(dev), int(ino))
         ns_fd = _hold_namespace(proc.pid, ns)
-    def kill_all() -> None:
+    def kill_all(settle: bool = False) -> None:
         _killpg(proc.pid)
         if job is not None:
-            job.kill_processes()
+            job.kill_processes(settle)
 
     try:
         timed_out, status, rusage, flooded = _supervise(
             proc, limits.wall_seconds, start, out := _Tail(), err := _Tail(), budget, kill_all)
     finally:
-        kill_all()
+        kill_all(settle=proc.returncode is not None)  # the child is reaped: wait for the rest
         if ns_fd is not None:
             _kill_namespace(ns)
             os.close(ns_fd)
