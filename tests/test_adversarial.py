@@ -23,6 +23,7 @@ force (`containment.support`), with totals far below the machine's (`LIMITS`).
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import re
@@ -65,9 +66,31 @@ LIMITS = {
     "job_max_files": 2000,
     "job_output_bytes": 8 * 2**20,
 }
-#: Sandbox uids of this test only, so that leftovers are recognisable (and other graders
-#: running on the machine at the same time are not mistaken for them).
-TEST_UIDS = (64100, 64199)
+#: Sandbox uids of this test run only: a block of `UID_BLOCK` out of `UID_POOL`, so that
+#: leftovers are recognisable. Each pytest process holds its block with a lock file while it
+#: lives: another test run on the machine at the same time (whose grading children are alive
+#: while this run looks for leftovers of its own) gets another block.
+UID_POOL = (64200, 64299)
+UID_BLOCK = 20
+
+
+def _claim_uid_block() -> tuple[int, int]:
+    for first in range(UID_POOL[0], UID_POOL[1] + 1, UID_BLOCK):
+        path = f"/tmp/normlab-adversarial-uids-{first}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _uid_block_fds.append(fd)  # held (open) until this process exits
+        return first, first + UID_BLOCK - 1
+    raise RuntimeError(f"every block of {UID_BLOCK} uids in {UID_POOL[0]}-{UID_POOL[1]} is "
+                       f"held by another test run on this machine")
+
+
+_uid_block_fds: list[int] = []
+TEST_UIDS = _claim_uid_block()
 #: Where the run's job cgroups go (NORMLAB_CGROUP, below the test's own cgroup): this run only.
 TEST_CGROUP = f"normlab-adversarial-{os.getpid()}"
 #: The whole corpus must be graded within this (the run is killed after it).
@@ -693,6 +716,17 @@ def test_one_endless_loop_costs_one_time_limit_not_one_per_caller(tmp_path):
     assert "assignment.slow did not finish earlier" in out["uses"].message
     # two time limits (the loop, the import), the second perhaps retried once in a fresh child
     assert seconds < 4 * wall + 3, seconds
+
+
+def test_two_test_runs_at_once_get_uid_blocks_of_their_own():
+    # flock locks belong to an open file, so a second claim of this process behaves like
+    # another run's: the block this run holds is busy for it
+    other = _claim_uid_block()
+    try:
+        assert other != TEST_UIDS and (other[0] > TEST_UIDS[1] or other[1] < TEST_UIDS[0])
+        assert other[1] - other[0] + 1 == UID_BLOCK and UID_POOL[0] <= other[0] <= UID_POOL[1]
+    finally:
+        os.close(_uid_block_fds.pop())
 
 
 @needs_root
