@@ -301,13 +301,17 @@ def _scratch_listing() -> dict[str, set[str]]:
 def _processes_still_there_after(uids: tuple[int, int], seconds: float) -> list[str]:
     """Processes of ``uids`` that are still alive ``seconds`` after grading ended. A child the
     grader has just SIGKILLed can linger in the process table for a moment on a loaded machine;
-    a process that escaped the cleanup (a daemon) is still there after the wait."""
+    a process that escaped the cleanup (a daemon) is still there after the wait. Clean means
+    five empty looks in a row: one look at /proc can miss a process that moves to a new pid
+    every few milliseconds (listed under its old pid, gone when read; the new one not listed)."""
     deadline = time.monotonic() + seconds
-    found = _processes_of(uids)
-    while found and time.monotonic() < deadline:
-        time.sleep(0.1)
+    empty = 0
+    while True:
         found = _processes_of(uids)
-    return found
+        empty = 0 if found else empty + 1
+        if empty == 5 or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.1)
 
 
 def _left_in_the_kernel(tmp: Path) -> list[str]:
@@ -424,7 +428,7 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
                     timeout=GRADE_TIMEOUT)
     finally:
         seconds = time.monotonic() - started
-        leftovers = _processes_still_there_after(TEST_UIDS, seconds=5.0)
+        leftovers = _processes_still_there_after(TEST_UIDS, seconds=30.0)
         left_in_the_kernel = _left_in_the_kernel(base / "tmp")
         server.close()
     print(f"\nadversarial corpus: {len(built)} submissions graded in {seconds:.1f} s "

@@ -441,7 +441,7 @@ def test_what_a_killed_grader_left_is_removed_by_the_next(fresh_support, tmp_pat
     assert any(path.name in r for r in removed), removed
     assert not path.exists() and not any(d.exists() for d in dirs)
     assert not any(p == str(path) for _r, p, _t, _o in cgroups.mountinfo())
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a bound only: init may reap lazily under load
     while Path(f"/proc/{sleeper}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # killed; reaped by init
     assert not Path(f"/proc/{sleeper}").exists()
