@@ -145,11 +145,10 @@ def support() -> Support:
     version, parents, why = cgroups.find()
     ours = not os.environ.get(cgroups.CGROUP_ENV, "").strip().startswith("/")
     if version is not None:
-        try:
-            probe = cgroups.Cgroup.create(version, parents, f"{owner()}-probe", Limits(), ours)
-            probe.remove()
-        except OSError as e:
-            version, parents, why = None, {}, f"cannot make a cgroup ({e.strerror or e})"
+        parents, failed = _usable_controllers(version, parents, ours)
+        why = "; ".join(w for w in (why, failed) if w)
+        if not parents:
+            version = None
     tmpfs_why = ""
     try:
         probe_dir = tempfile.mkdtemp(prefix=f"{JOB_DIR_PREFIX}{owner()}-")
@@ -161,6 +160,33 @@ def support() -> Support:
     except OSError as e:
         tmpfs_why = f"cannot mount a tmpfs ({e.strerror or e})"
     return Support(version, parents, why, not tmpfs_why, tmpfs_why, ours)
+
+
+def _usable_controllers(version: str, parents: dict[str, Path], ours: bool
+                        ) -> tuple[dict[str, Path], str]:
+    """The controllers of ``parents`` that job cgroups can be made in (a probe cgroup made and
+    removed), and why not the others. Under v1 each controller is a hierarchy of its own, so
+    one that refuses (mounted read-only, say) does not cost the others."""
+    def refusal(subset: dict[str, Path]) -> str:
+        try:
+            cgroups.Cgroup.create(version, subset, f"{owner()}-probe", Limits(), ours).remove()
+        except OSError as e:
+            return e.strerror or str(e)
+        return ""
+
+    error = refusal(parents)
+    if not error:
+        return parents, ""
+    if version != "v1" or len(parents) == 1:
+        return {}, f"cannot make a cgroup ({error})"
+    usable, why = {}, []
+    for controller, parent in parents.items():
+        error = refusal({controller: parent})
+        if error:
+            why.append(f"cannot make a {controller} cgroup ({error})")
+        else:
+            usable[controller] = parent
+    return usable, "; ".join(why)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ of both cgroup layouts and the fallbacks run everywhere.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -196,6 +197,29 @@ def test_a_grader_that_is_not_root_gets_per_process_limits_only(fresh_support):
     assert "NOT capped per job: memory (per process only: 1 GiB of address space each; the " \
            "grader does not run as root)" in text
     assert "disk (per file only: 64 MiB; the grader does not run as root)" in text
+
+
+V1_PIDS = [p for _r, p, t, o in cgroups.mountinfo() if t == "cgroup" and "pids" in o.split(",")]
+
+
+@needs_cgroups
+@pytest.mark.skipif(FOUND.cgroup != "v1" or not V1_PIDS or not shutil.which("unshare"),
+                    reason="needs cgroup v1 pids and unshare")
+def test_a_v1_controller_that_refuses_costs_only_its_own_cap():
+    """pids mounted read-only (in a mount namespace of the test's own): the jobs keep their
+    memory cgroup, and the report names the one that is missing and why."""
+    script = ("from autograder import containment\nfrom tests.test_containment import SMALL\n"
+              "print(*containment.report(SMALL), sep='\\n')\n"
+              "with containment.Job(SMALL) as job:\n    print('dirs', *sorted(job.cgroup.dirs))\n")
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'mount -o remount,bind,ro {V1_PIDS[0]} && '
+         f'exec "{sys.executable}" -c "$0"', script],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "per job, all its processes together: memory 96 MiB (cgroup v1), disk" in proc.stdout
+    assert ("NOT capped per job: processes (per uid only: 16; cannot make a pids cgroup "
+            "(Read-only file system))") in proc.stdout
+    assert "dirs memory\n" in proc.stdout
 
 
 def test_an_unknown_mode_is_refused(fresh_support):
