@@ -23,14 +23,41 @@ DEFAULT_CONFIG = REPO_ROOT / "autograder" / "release.toml"
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandboxed child process running student code."""
+    """Resource limits of student code: per sandboxed child process, and per job (all the
+    processes of one submission's grading together; `autograder.containment`).
+
+    The defaults let two workers grade safely on a 2-core, 24 GiB machine (2 x 4 GiB of jobs
+    at most); `LIMIT_PRESETS` has smaller sets (``preset = "gradescope"`` in ``[limits]``).
+    """
 
     wall_seconds: float = 30.0  # whole child; its process group is killed after this
     cpu_seconds: int = 30  # RLIMIT_CPU
-    memory_bytes: int = 4 * 2**30  # RLIMIT_AS
-    max_processes: int = 64  # RLIMIT_NPROC (effective only under a non-root uid)
+    memory_bytes: int = 4 * 2**30  # RLIMIT_AS, per process
+    max_processes: int = 64  # RLIMIT_NPROC (per child uid, as root), and the job's pids cgroup
     max_file_bytes: int = 64 * 2**20  # RLIMIT_FSIZE
     max_open_files: int = 256  # RLIMIT_NOFILE
+    job_memory_bytes: int = 4 * 2**30  # the job's memory cgroup (all processes, tmpfs pages)
+    job_disk_bytes: int = 512 * 2**20  # the tmpfs on the job folder (inputs included)
+    job_max_files: int = 20_000  # inodes of that tmpfs: files and folders
+    job_output_bytes: int = 16 * 2**20  # stdout + stderr of all the job's children
+
+
+#: Named sets of limits for ``[limits] preset = "..."`` (keys given beside it override them).
+LIMIT_PRESETS: dict[str, dict[str, int | float]] = {
+    "default": {},
+    # Gradescope's default container: 768 MB of memory for everything, one job at a time. The
+    # grader itself takes about 250 MiB (a worker's peak in benchmarks/bench_grading.py); an
+    # honest job about 50 MiB (its child) and 4 MB of disk.
+    "gradescope": {
+        "memory_bytes": 1 * 2**30,
+        "max_processes": 32,
+        "max_file_bytes": 32 * 2**20,
+        "job_memory_bytes": 384 * 2**20,
+        "job_disk_bytes": 64 * 2**20,
+        "job_max_files": 5000,
+        "job_output_bytes": 4 * 2**20,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -77,10 +104,17 @@ def load_config(path: Path | str | None = None) -> GradingConfig:
             raise fail(f"[points] {name!r} must be a non-negative number, got {value!r}")
 
     known = {f.name for f in dataclasses.fields(Limits)}
-    limits_table = data.get("limits", {})
+    limits_table = dict(data.get("limits", {}))
+    preset = limits_table.pop("preset", "default")
+    if preset not in LIMIT_PRESETS:
+        raise fail(f"[limits] preset must be one of {sorted(LIMIT_PRESETS)}, got {preset!r}")
     unknown = set(limits_table) - known
     if unknown:
-        raise fail(f"[limits] unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise fail(f"[limits] unknown key(s) {sorted(unknown)}; known: {sorted(known)} and "
+                   f"preset")
+    for name, value in limits_table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise fail(f"[limits] {name} must be a positive number, got {value!r}")
 
     seed = data.get("grading", {}).get("seed")
     return GradingConfig(
@@ -88,7 +122,7 @@ def load_config(path: Path | str | None = None) -> GradingConfig:
         tasks=frozenset(tasks),
         notebooks=tuple(notebooks),
         points={k: float(v) for k, v in points.items()},
-        limits=Limits(**limits_table),
+        limits=Limits(**{**LIMIT_PRESETS[preset], **limits_table}),
         seed=seed,
         path=path,
     )

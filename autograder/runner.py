@@ -42,14 +42,12 @@ Messages in `ProbeOutcome` are for students: no paths or grader internals.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,7 +55,9 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder import containment
 from autograder.config import REPO_ROOT, Limits
+from autograder.containment import size_text
 from autograder.sandbox import (
     SYSTEM_DIRS,
     SandboxError,
@@ -149,8 +149,13 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
     if hide is None:
         hide = _default_hide(package_dir)
 
-    jobdir = Path(tempfile.mkdtemp(prefix="normlab-job-"))
     try:
+        contained = containment.Job(limits)
+    except OSError as e:  # a cgroup or a mount the machine said it could make
+        raise RunnerError(f"cannot set up the job's totals (memory, processes, disk): {e}") \
+            from e
+    with contained:
+        jobdir = contained.path
         _copy_package(source, jobdir / "pkg" / "assignment")
         bindir = jobdir / "bin"
         bindir.mkdir(mode=0o755)
@@ -164,10 +169,8 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
             _save_inputs(jobdir / "in" / f"{key}.npz", call)
         if os.geteuid() == 0:  # the child runs under another uid and must read all this
             _make_world_readable(jobdir)
-        job = _Job(jobdir, calls, keys, limits, isolation, list(hide))
+        job = _Job(jobdir, calls, keys, limits, isolation, list(hide), contained)
         outcomes = job.run()
-    finally:
-        _remove_tree(jobdir)
     return {c.id: outcomes[c.id] for c in calls}
 
 
@@ -176,8 +179,9 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
 
 class _Job:
     def __init__(self, jobdir: Path, calls: list[ProbeCall], keys: dict[str, str], limits: Limits,
-                 isolation: str, hide: list[Path]):
+                 isolation: str, hide: list[Path], contained: containment.Job | None = None):
         self.jobdir = jobdir
+        self.contained = contained
         self.calls = calls
         self.keys = keys
         self.limits = limits
@@ -226,15 +230,20 @@ class _Job:
         args = ["--package-dir", self.jobdir / "pkg", "--probes", bindir / "probes.py",
                 "--calls", calls_file, "--inputs-dir", self.jobdir / "in", "--out-dir", rundir]
         result = run_python(bindir / "child.py", [str(a) for a in args], rundir, self.limits,
-                            isolation=self.isolation, readable=[self.jobdir], hide=self.hide)
+                            isolation=self.isolation, readable=[self.jobdir], hide=self.hide,
+                            job=self.contained)
+        disk_full = self.contained is not None and self.contained.disk_full()
         reader = _ChildFiles(rundir, self.limits.max_file_bytes)
         try:
-            self.collect(pending, result, reader)
+            self.collect(pending, result, reader, disk_full)
         finally:
             reader.close()
+            # Read: its space (the job's disk, its memory for a tmpfs) is the next child's.
+            containment.remove_tree(rundir)
+            calls_file.unlink(missing_ok=True)
 
-    def collect(self, pending: list[ProbeCall], result: SandboxResult, reader: _ChildFiles
-                ) -> None:
+    def collect(self, pending: list[ProbeCall], result: SandboxResult, reader: _ChildFiles,
+                disk_full: bool = False) -> None:
         events = reader.progress()
         if "ready" not in events:
             raise RunnerError(f"the grading child did not start ({result.describe()}): "
@@ -269,8 +278,12 @@ class _Job:
             log.info("child died between calls (%s); starting another", result.describe())
             return
         timeout = result.timed_out or _cpu_limited(result)
-        if timeout and done > 0 and current.id not in self.retried:
-            self.retried.add(current.id)  # its time was partly used by earlier calls: run again
+        if (timeout and done > 0 or disk_full) and current.id not in self.retried:
+            # Its time was partly used by earlier calls, or an earlier call filled the job's
+            # disk so that this one could not write its results: run it again, in a fresh child
+            # (with the space of the last one freed). A call that fills the disk itself fails
+            # again there and is blamed then.
+            self.retried.add(current.id)
             return
         self.failed_launches += 1
         self.failed_seconds += result.seconds
@@ -295,7 +308,12 @@ class _Job:
             message = f"{description} (an endless loop, or much too slow?)"
         else:
             message = f"the Python process running this call died: {description}"
-            if result.signal is None and "Traceback" not in result.stderr_tail:
+            if disk_full:
+                lim = self.limits
+                message += (f"; the submission's files had filled its disk space "
+                            f"({size_text(lim.job_disk_bytes)}, {lim.job_max_files} files), "
+                            f"so not even the results could be written")
+            elif result.signal is None and "Traceback" not in result.stderr_tail:
                 message += " (does the code call os._exit()?)"
         outcome = ProbeOutcome("timeout" if timeout else "crashed", message=message,
                                seconds=result.seconds)
@@ -537,22 +555,6 @@ def _save_inputs(path: Path, call: ProbeCall) -> None:
             raise ValueError(f"{call.id}: input {name!r} has dtype {arr.dtype}; only numbers")
         arrays[name] = arr
     np.savez(path, **arrays)
-
-
-def _remove_tree(root: Path) -> None:
-    """Delete the job directory, also where a child of the same uid took permissions away.
-
-    Root needs no permissions, and must not chmod anything there: a path may be a symlink the
-    child planted. A normal user can only chmod what it owns anyway.
-    """
-    if os.geteuid() != 0:
-        for dirpath, dirnames, _filenames in os.walk(root):
-            for name in dirnames:
-                path = os.path.join(dirpath, name)
-                with contextlib.suppress(OSError):
-                    if stat.S_ISDIR(os.lstat(path).st_mode):
-                        os.chmod(path, 0o700)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def _make_world_readable(root: Path) -> None:

@@ -75,9 +75,15 @@ Isolation levels (``isolation=``), from weakest to strongest:
     that do not run as root. Under root the uid drop happens before bwrap starts, so the
     interpreter must be reachable by the sandbox uid (as in ``"rlimits"``).
 
-What none of them does: seccomp syscall filtering, a cgroup bound on total memory/pids/disk of a
-job, or per-job disk quotas (a child may fill the disk with many files below the size limit of
-each). The parent must treat every file in the workdir as hostile: it is written by student code.
+Totals per job (``job=``, a `containment.Job`): as root, every process of the child joins the
+job's cgroup (memory and pids of all of them together) before exec, the job folder is a tmpfs of
+limited size and inodes, and what the child writes to stdout/stderr counts against the job's
+output budget (the child is killed once it is used up: ``job_limit == "output"``). Every child,
+in every mode, gets ``oom_score_adj`` 1000: student code dies first when memory runs out. See
+``containment.py`` for what is available where.
+
+What none of them does: seccomp syscall filtering. The parent must treat every file in the
+workdir as hostile: it is written by student code.
 """
 
 from __future__ import annotations
@@ -104,7 +110,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import containment
 from autograder.config import Limits
+from autograder.containment import size_text as _size
 
 __all__ = [
     "ISOLATIONS",
@@ -175,6 +183,8 @@ class SandboxResult:
     limits: Limits = dataclasses.field(default_factory=Limits)
     cpu_seconds: float | None = None  # user + system CPU time of the child (and reaped children)
     isolation: str = "rlimits"
+    output_bytes: int = 0  # what the child wrote to stdout + stderr, in all
+    job_limit: str | None = None  # a total of the job stopped it: "memory" or "output"
 
     @property
     def ok(self) -> bool:
@@ -183,8 +193,14 @@ class SandboxResult:
     def describe(self) -> str:
         """A short sentence for a human: why the child stopped."""
         lim = self.limits
+        if self.job_limit == "output":
+            return (f"stopped: wrote more than {_size(lim.job_output_bytes)} to stdout/stderr "
+                    f"(the output limit of a submission)")
         if self.timed_out:
             return f"stopped after the {lim.wall_seconds:g} s time limit"
+        if self.job_limit == "memory" and self.signal == signal.SIGKILL:
+            return (f"killed: its processes together used the memory limit of a submission "
+                    f"({_size(lim.job_memory_bytes)})")
         if "MemoryError" in self.stderr_tail:
             return "ran out of memory (MemoryError)"
         sig = self.signal
@@ -209,13 +225,6 @@ def _signame(sig: int) -> str:
         return signal.Signals(sig).name
     except ValueError:
         return f"signal {sig}"
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:g} {unit}"
-    return f"{n} bytes"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -530,7 +539,8 @@ def _set_limit(which: int, value: int) -> None:
 
 
 def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
-                  plan: list[tuple[str, list[str]]] | None, errfd: int):
+                  plan: list[tuple[str, list[str]]] | None, errfd: int,
+                  join_fds: Sequence[int] = ()):
     libc = _libc()
     cpu_soft = max(1, int(limits.cpu_seconds))
     top_files = _top_level_files() if plan is not None else []
@@ -588,8 +598,19 @@ def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
             if libc.mount(b"proc", b"/proc", b"proc", tmpfs_flags, options) == 0:
                 break
 
+    adj = str(containment.OOM_SCORE_ADJ).encode()
+
     def preexec() -> None:
         try:
+            with contextlib.suppress(OSError):  # raising it needs no privilege
+                fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, adj)
+                finally:
+                    os.close(fd)
+            pid = str(os.getpid()).encode()
+            for fd in join_fds:  # the job's cgroup, before anything of the child runs
+                os.write(fd, pid)
             if plan is not None:
                 setup_namespaces()
                 st = os.stat("/proc/self/ns/mnt")
@@ -660,8 +681,10 @@ def _bwrap_command(command: list[str], workdir: str, keeps: list[str], env: dict
 class _Tail:
     def __init__(self) -> None:
         self.data = bytearray()
+        self.total = 0
 
     def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
         self.data += chunk
         if len(self.data) > 2 * TAIL_BYTES:
             del self.data[:-TAIL_BYTES]
@@ -745,7 +768,7 @@ def _killpg(pgid: int) -> None:
 
 def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,
                isolation: str = "auto", readable: Sequence[Path] = (),
-               hide: Sequence[Path] = ()) -> SandboxResult:
+               hide: Sequence[Path] = (), job: containment.Job | None = None) -> SandboxResult:
     """Run ``python -I -B script *args`` in ``workdir`` under ``limits``; never raises for
     anything the script does (crash, timeout, exit status); raises `SandboxError` when the
     sandbox itself cannot be set up.
@@ -755,6 +778,7 @@ def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,
     - readable: other paths the child must read (they must be readable by the sandbox uid).
     - hide: directories the child must not see (``"namespaces"`` mode; ignored otherwise).
     - isolation: one of ``ISOLATIONS``; ``"auto"`` = `default_isolation`.
+    - job: the `containment.Job` the child belongs to (its cgroup, its output budget), if any.
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
@@ -775,17 +799,19 @@ def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,
 
     drop = sandbox_ids(claim=True) if root else None
     try:
-        return _run(command, workdir, env, keeps, limits, isolation, drop, hide)
+        return _run(command, workdir, env, keeps, limits, isolation, drop, hide, job)
     finally:
         if drop is not None:
             if drop[0] in _uids_in_use:  # a uid of its own: whatever still runs as it is its
                 _kill_uid(drop[0])
+                if isolation != "namespaces":  # there scratch space is masked anyway
+                    containment.remove_scratch_files(drop[0])
             release_ids(drop[0])
 
 
 def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str],
-         limits: Limits, isolation: str, drop: tuple[int, int] | None, hide: Sequence[Path]
-         ) -> SandboxResult:
+         limits: Limits, isolation: str, drop: tuple[int, int] | None, hide: Sequence[Path],
+         job: containment.Job | None) -> SandboxResult:
     plan = None
     if drop is not None:
         uid, gid = drop
@@ -808,7 +834,9 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
         command = _bwrap_command(command, str(workdir), keeps, env)
 
     err_r, err_w = os.pipe()
-    preexec = _make_preexec(limits, drop, plan, err_w)
+    preexec = _make_preexec(limits, drop, plan, err_w, job.join_fds() if job else ())
+    oom_before = job.oom_kills() if job else 0
+    budget = job.output_budget() if job else None
     start = time.monotonic()
     try:
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
@@ -830,11 +858,16 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
         dev, ino = setup_text.split("\n", 1)[0].split()[1:3]
         ns = (int(dev), int(ino))
         ns_fd = _hold_namespace(proc.pid, ns)
-    try:
-        timed_out, status, rusage = _supervise(proc, limits.wall_seconds, start, out := _Tail(),
-                                               err := _Tail())
-    finally:
+    def kill_all(settle: bool = False) -> None:
         _killpg(proc.pid)
+        if job is not None:
+            job.kill_processes(settle)
+
+    try:
+        timed_out, status, rusage, flooded = _supervise(
+            proc, limits.wall_seconds, start, out := _Tail(), err := _Tail(), budget, kill_all)
+    finally:
+        kill_all(settle=proc.returncode is not None)  # the child is reaped: wait for the rest
         if ns_fd is not None:
             _kill_namespace(ns)
             os.close(ns_fd)
@@ -852,6 +885,12 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
                            f"{err.text()[-500:]!r})")
 
     rc = os.waitstatus_to_exitcode(status)
+    written = out.total + err.total
+    if job is not None:
+        job.add_output(written)
+    job_limit = "output" if flooded else None
+    if job is not None and not flooded and job.oom_kills() > oom_before:
+        job_limit = "memory"
     return SandboxResult(
         returncode=rc,
         timed_out=timed_out,
@@ -862,11 +901,15 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
         limits=limits,
         cpu_seconds=rusage.ru_utime + rusage.ru_stime,
         isolation=isolation,
+        output_bytes=written,
+        job_limit=job_limit,
     )
 
 
-def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, err: _Tail):
-    """Read stdout/stderr until the child exits or the wall time runs out; reap it."""
+def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, err: _Tail,
+               output_limit: int | None = None, kill_all=None):
+    """Read stdout/stderr until the child exits or the wall time runs out; reap it. Once more
+    than ``output_limit`` bytes came on both together, ``kill_all()`` (flooded: True)."""
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, out)
     sel.register(proc.stderr, selectors.EVENT_READ, err)
@@ -877,7 +920,7 @@ def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, er
     if pidfd is not None:
         sel.register(pidfd, selectors.EVENT_READ, None)
     deadline = start + wall
-    timed_out = False
+    timed_out = flooded = False
     try:
         while True:
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
@@ -895,6 +938,10 @@ def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, er
                 chunk = os.read(key.fd, 65536)
                 if chunk:
                     key.data.add(chunk)
+                    if output_limit is not None and not flooded and \
+                            out.total + err.total > output_limit:
+                        flooded = True
+                        (kill_all or (lambda: _killpg(proc.pid)))()
                 else:
                     sel.unregister(key.fileobj)
     finally:
@@ -902,7 +949,7 @@ def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, er
         if pidfd is not None:
             os.close(pidfd)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return timed_out, status, rusage
+    return timed_out, status, rusage, flooded
 
 
 def _drain(proc: subprocess.Popen, out: _Tail, err: _Tail) -> None:

@@ -24,6 +24,11 @@ children of parallel workers (or of two graders, or of several Dask workers on o
 share a uid, so one student's ``kill(-1, SIGKILL)`` cannot reach another student's child. The
 backends need nothing more; `shared_uid_warning` warns when ``NORMLAB_SANDBOX_UID`` names one
 uid for all children.
+
+Isolation report. Before its first job each backend says on stderr which isolation and which
+per-job totals the jobs get (`announce_isolation`, from `containment.report`: per job memory,
+processes, disk and output, and what is not available here and why); the Dask backend asks each
+worker, since the jobs run there.
 """
 
 from __future__ import annotations
@@ -218,6 +223,32 @@ def shared_uid_warning(env: dict | None = None) -> str | None:
     return None
 
 
+def isolation_report(config: GradingConfig) -> list[str]:
+    """The lines of `containment.report` for this process (a Dask worker runs this too)."""
+    from . import containment
+
+    try:
+        return containment.report(config.limits)
+    except Exception as exc:  # noqa: BLE001 - a report must not stop the grading
+        return [f"sandbox: cannot tell the isolation in force ({type(exc).__name__}: {exc})"]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def announce_isolation(config: GradingConfig, echo: Callable = _stderr) -> None:
+    """`isolation_report`, once per process: at the start of the first job it hands out."""
+    if os.getpid() in _announced:
+        return
+    _announced.add(os.getpid())
+    for line in isolation_report(config):
+        echo(line)
+
+
+_announced: set[int] = set()
+
+
 # ------------------------------------------------------------------------------------------------
 # Backends
 # ------------------------------------------------------------------------------------------------
@@ -235,6 +266,7 @@ class SerialBackend:
         self.peaks: dict[str, tuple[int, int]] = {}
 
     def submit(self, ticket: int, student: str, workdir: Path, config: GradingConfig) -> None:
+        announce_isolation(config)
         self.queue.append((ticket, student, workdir, config))
 
     def in_flight(self) -> int:
@@ -339,6 +371,7 @@ class ProcessBackend:
         return sum(w.job is not None for w in self._pool)
 
     def submit(self, ticket: int, student: str, workdir: Path, config: GradingConfig) -> None:
+        announce_isolation(config)
         idle = [w for w in self._pool if w.job is None]
         if not idle:
             raise SchedulerError("submit() without a free worker")
@@ -469,6 +502,7 @@ class DaskBackend:
         self.job_timeout = job_timeout
         self.job_fn = job_fn
         self.echo = echo
+        self._announced = False
         self.peaks: dict[str, tuple[int, int]] = {}
         self._futures: dict = {}  # future -> (ticket, student, started)
         self._early: list[Done] = []  # jobs that failed before reaching the cluster
@@ -513,6 +547,12 @@ class DaskBackend:
         return len(self._futures)
 
     def submit(self, ticket: int, student: str, workdir: Path, config: GradingConfig) -> None:
+        if not self._announced:
+            self._announced = True
+            with contextlib.suppress(Exception):  # the jobs run on the workers: ask them
+                for address, lines in sorted(self.client.run(isolation_report, config).items()):
+                    for line in lines:
+                        self.echo(f"Dask worker {address}: {line}")
         started = time.perf_counter()
         try:
             payload = pack_submission(workdir)

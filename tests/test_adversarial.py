@@ -9,17 +9,21 @@ every check the attack does not touch keeps its points, and the feedback says wh
 words. And for the run as a whole: the grader finished (and within its time budget), no file
 outside the job directories changed (sentinels in OUT, the course, another student's folder and
 the repository copy), the gradebook rows of a student graded earlier are unchanged, no process
-of the sandbox uids is left, the test's loopback server got no connection, and no module a
-submission planted ever ran.
+of the sandbox uids is left, no job cgroup, job mount or job folder is left, nothing of the
+sandbox uids in the scratch directories, the test's loopback server got no connection, and no
+module a submission planted ever ran.
 
 Cases marked ``needs = "uid-drop"`` / ``"namespaces"`` attack the machine or other students; they
 are built and graded only when the grader runs as root (as a normal user, student code runs as
-that user: see docs/security.md).
+that user: see docs/security.md). ``needs = "containment"``: the case is stopped only by a total
+per job (the job's memory cgroup, the tmpfs of its folder), so it runs only where those are in
+force (`containment.support`), with totals far below the machine's (`LIMITS`).
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import re
@@ -37,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox, stubgen
+from autograder import cgroups, containment, sandbox, stubgen
 from autograder.config import REPO_ROOT
 from autograder.feedback import fmt
 from tests.adversarial import corpus
@@ -56,10 +60,39 @@ LIMITS = {
     "max_processes": 32,
     "max_file_bytes": 16 * 2**20,
     "max_open_files": 128,
+    # per job: two workers take at most 768 MiB together, whatever a submission does
+    "job_memory_bytes": 384 * 2**20,
+    "job_disk_bytes": 64 * 2**20,
+    "job_max_files": 2000,
+    "job_output_bytes": 8 * 2**20,
 }
-#: Sandbox uids of this test only, so that leftovers are recognisable (and other graders
-#: running on the machine at the same time are not mistaken for them).
-TEST_UIDS = (64100, 64199)
+#: Sandbox uids of this test run only: a block of `UID_BLOCK` out of `UID_POOL`, so that
+#: leftovers are recognisable. Each pytest process holds its block with a lock file while it
+#: lives: another test run on the machine at the same time (whose grading children are alive
+#: while this run looks for leftovers of its own) gets another block.
+UID_POOL = (64200, 64299)
+UID_BLOCK = 20
+
+
+def _claim_uid_block() -> tuple[int, int]:
+    for first in range(UID_POOL[0], UID_POOL[1] + 1, UID_BLOCK):
+        path = f"/tmp/normlab-adversarial-uids-{first}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _uid_block_fds.append(fd)  # held (open) until this process exits
+        return first, first + UID_BLOCK - 1
+    raise RuntimeError(f"every block of {UID_BLOCK} uids in {UID_POOL[0]}-{UID_POOL[1]} is "
+                       f"held by another test run on this machine")
+
+
+_uid_block_fds: list[int] = []
+TEST_UIDS = _claim_uid_block()
+#: Where the run's job cgroups go (NORMLAB_CGROUP, below the test's own cgroup): this run only.
+TEST_CGROUP = f"normlab-adversarial-{os.getpid()}"
 #: The whole corpus must be graded within this (the run is killed after it).
 GRADE_TIMEOUT = 280
 #: Two local workers: both cores, and every attack runs while another student's job does
@@ -79,6 +112,9 @@ REQUIRED_CASES = {
     "notebook_not_json", "notebook_stripped", "notebook_missing", "layers_missing",
     "syntax_error", "source_non_utf8", "notebook_non_utf8", "folder_symlink", "kill_others",
     "daemon_escape", "forge_results", "string_dtype", "reference",
+    # totals per job (issue 15)
+    "memory_30_processes", "disk_fill", "million_files", "stdout_100mb", "shm_fill",
+    "daemon_survivor",
 }
 
 CASES = corpus.load_cases()
@@ -100,6 +136,12 @@ def _runnable(case: Case) -> str | None:
         return None if ROOT else "student code runs as the grader's own user (not root)"
     if case.needs == "namespaces":
         return None if ROOT and ISOLATION == "namespaces" else "needs the namespaces sandbox"
+    if case.needs == "containment":
+        found = containment.support()
+        missing = [what for what, ok in (("a memory cgroup", found.memory),
+                                         ("a pids cgroup", found.pids),
+                                         ("a tmpfs job folder", found.tmpfs)) if not ok]
+        return f"no {', no '.join(missing)} here" if missing else None
     raise ValueError(f"{case.name}: unknown needs {case.needs!r}")
 
 
@@ -168,6 +210,7 @@ class CorpusRun:
     out_entries_before: set[str]
     scratch_before: dict[str, set[str]]
     leftovers: list[str]
+    left_in_the_kernel: list[str]  # job cgroups, mounts and folders left after the run
     connections: list[str]
     markers: Path
     tokens: dict[str, str]
@@ -179,17 +222,21 @@ class CorpusRun:
         return corpus.feedback_text(self.ctx.out / student / "feedback.html")
 
 
-def _env() -> dict[str, str]:
+def _env(tmp: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["NORMLAB_SANDBOX_UID"] = f"{TEST_UIDS[0]}-{TEST_UIDS[1]}"
+    env[cgroups.CGROUP_ENV] = TEST_CGROUP
+    if tmp is not None:  # the job folders of the run, and nothing else
+        env["TMPDIR"] = str(tmp)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     env.pop("PYTHONPATH", None)
     return env
 
 
 def _cli(repo: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=repo, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=repo,
+                          env=_env(repo.parent / "tmp"), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _copy_repo(dest: Path) -> None:
@@ -254,13 +301,30 @@ def _scratch_listing() -> dict[str, set[str]]:
 def _processes_still_there_after(uids: tuple[int, int], seconds: float) -> list[str]:
     """Processes of ``uids`` that are still alive ``seconds`` after grading ended. A child the
     grader has just SIGKILLed can linger in the process table for a moment on a loaded machine;
-    a process that escaped the cleanup (a daemon) is still there after the wait."""
+    a process that escaped the cleanup (a daemon) is still there after the wait. Clean means
+    five empty looks in a row: one look at /proc can miss a process that moves to a new pid
+    every few milliseconds (listed under its old pid, gone when read; the new one not listed)."""
     deadline = time.monotonic() + seconds
-    found = _processes_of(uids)
-    while found and time.monotonic() < deadline:
-        time.sleep(0.1)
+    empty = 0
+    while True:
         found = _processes_of(uids)
-    return found
+        empty = 0 if found else empty + 1
+        if empty == 5 or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _left_in_the_kernel(tmp: Path) -> list[str]:
+    """Job cgroups (under TEST_CGROUP), job mounts and job folders (in the run's TMPDIR)."""
+    left = []
+    _version, parents, _why = cgroups.find(TEST_CGROUP)
+    for parent in parents.values():
+        if parent.is_dir():
+            left += [f"cgroup {p}" for p in parent.iterdir() if p.is_dir()] or [f"cgroup {parent}"]
+    left += [f"mount {point}" for _root, point, _type, _opts in cgroups.mountinfo()
+             if point.startswith(f"{tmp}/")]
+    left += [f"folder {p}" for p in tmp.glob(f"{containment.JOB_DIR_PREFIX}*")]
+    return left
 
 
 def _processes_of(uids: tuple[int, int]) -> list[str]:
@@ -288,6 +352,7 @@ def _plant(path: Path, token: str) -> None:
 def corpus_run(tmp_path_factory) -> CorpusRun:
     base = tmp_path_factory.mktemp("adversarial")
     os.chmod(base, 0o755)
+    (base / "tmp").mkdir(mode=0o755)
     repo = base / "repo"
     _copy_repo(repo)
     config = repo / "autograder" / "release.toml"
@@ -363,7 +428,8 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
                     timeout=GRADE_TIMEOUT)
     finally:
         seconds = time.monotonic() - started
-        leftovers = _processes_still_there_after(TEST_UIDS, seconds=5.0)
+        leftovers = _processes_still_there_after(TEST_UIDS, seconds=30.0)
+        left_in_the_kernel = _left_in_the_kernel(base / "tmp")
         server.close()
     print(f"\nadversarial corpus: {len(built)} submissions graded in {seconds:.1f} s "
           f"(isolation {ISOLATION})")
@@ -377,7 +443,8 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
         snapshots_before=snapshots_before, snapshots_after=snapshots_after,
         bystander_before=bystander_before, bystander_after=_bystander_state(ctx),
         out_entries_before=out_entries_before, scratch_before=scratch_before,
-        leftovers=leftovers, connections=list(server.seen), markers=markers, tokens=tokens,
+        leftovers=leftovers, left_in_the_kernel=left_in_the_kernel,
+        connections=list(server.seen), markers=markers, tokens=tokens,
     )
 
 
@@ -457,6 +524,15 @@ def test_no_file_outside_the_job_directories_changed(corpus_run):
     for d, names in _scratch_listing().items():
         new = {n for n in names - corpus_run.scratch_before[d] if "pwned" in n}
         assert not new, f"{d}: {new}"
+        theirs = set()
+        for name in names - corpus_run.scratch_before[d]:
+            try:
+                uid = os.lstat(os.path.join(d, name)).st_uid
+            except OSError:
+                continue
+            if TEST_UIDS[0] <= uid <= TEST_UIDS[1]:
+                theirs.add(name)
+        assert not theirs, f"{d}: left by the sandbox: {theirs}"
     assert not list(corpus_run.markers.iterdir()), "a planted module ran in the grader"
 
 
@@ -483,6 +559,38 @@ def test_the_gradebook_agrees_with_the_results(corpus_run):
 def test_no_process_of_the_sandbox_is_left(corpus_run):
     assert corpus_run.leftovers == []
     assert _processes_of(TEST_UIDS) == []
+
+
+def test_no_job_cgroup_mount_or_folder_is_left(corpus_run):
+    assert corpus_run.left_in_the_kernel == []
+
+
+def test_the_grader_said_which_isolation_and_totals_were_in_force(corpus_run):
+    err = corpus_run.proc.stderr
+    assert f"sandbox: isolation {ISOLATION}" in err, err[-3000:]
+    assert "sandbox: per job, all its processes together:" in err
+    assert "output 8 MiB" in err
+    found = containment.support()
+    if found.memory:
+        assert f"memory 384 MiB (cgroup {found.cgroup})" in err
+    else:
+        assert "NOT capped per job: memory" in err
+    if found.tmpfs:
+        assert "disk 64 MiB and 2000 files (tmpfs)" in err
+
+
+def test_the_job_memory_limit_stopped_the_thirty_processes(corpus_run):
+    if "memory_30_processes" not in corpus_run.built:
+        pytest.skip(corpus_run.skipped.get("memory_30_processes", "not run"))
+    text = corpus_run.feedback("memory_30_processes")
+    found = re.findall(r"memory-hog: 30 processes, fork failed (\d+), touched 1 GiB (\d+), "
+                       r"killed (\d+), MemoryError (\d+), safety valve (\d+), other exit "
+                       r"(\d+)", text)
+    assert found, text[:2000]
+    for failed, touched, killed, _memory_error, valve, other in found:
+        assert int(failed) == 0, found  # thirty at once: the process limit let them all start
+        assert int(killed) >= 1 and int(touched) == 0 and int(other) == 0, found
+        assert int(valve) == 0, f"the test's safety valve stopped it, not the job limit: {found}"
 
 
 def test_the_network_attempt_failed_or_did_not_matter(corpus_run):
@@ -613,6 +721,17 @@ def test_one_endless_loop_costs_one_time_limit_not_one_per_caller(tmp_path):
     assert "assignment.slow did not finish earlier" in out["uses"].message
     # two time limits (the loop, the import), the second perhaps retried once in a fresh child
     assert seconds < 4 * wall + 3, seconds
+
+
+def test_two_test_runs_at_once_get_uid_blocks_of_their_own():
+    # flock locks belong to an open file, so a second claim of this process behaves like
+    # another run's: the block this run holds is busy for it
+    other = _claim_uid_block()
+    try:
+        assert other != TEST_UIDS and (other[0] > TEST_UIDS[1] or other[1] < TEST_UIDS[0])
+        assert other[1] - other[0] + 1 == UID_BLOCK and UID_POOL[0] <= other[0] <= UID_POOL[1]
+    finally:
+        os.close(_uid_block_fds.pop())
 
 
 @needs_root

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import runner
+from autograder import containment, runner
 from autograder.config import REPO_ROOT, Limits
 from autograder.runner import ProbeCall, ProbeOutcome, RunnerError, run_probes
 from autograder.sandbox import namespaces_available
@@ -513,13 +513,13 @@ def test_a_broken_probes_file_is_a_grader_error(tmp_path):
 
 def test_the_job_directory_is_removed_even_when_the_child_locks_it(tmp_path, monkeypatch):
     made = []
-    mkdtemp = runner.tempfile.mkdtemp
+    mkdtemp = containment.tempfile.mkdtemp
 
     def recording_mkdtemp(*args, **kwargs):
         made.append(Path(mkdtemp(*args, **kwargs)))
         return str(made[-1])
 
-    monkeypatch.setattr(runner.tempfile, "mkdtemp", recording_mkdtemp)
+    monkeypatch.setattr(containment.tempfile, "mkdtemp", recording_mkdtemp)
     lock = "import os\ndef lock(x):\n    os.makedirs('a/b')\n    os.chmod('a', 0)\n    " \
            "os.chmod('.', 0o500)\n    return x\n"
     package_dir = make_package(tmp_path, mod=lock)

@@ -83,6 +83,10 @@ def result(**kw) -> SandboxResult:
     (dict(returncode=-25, signal=25), "killed by SIGXFSZ: wrote a file larger than 64 MiB"),
     (dict(returncode=-15, signal=15), "killed by SIGTERM"),
     (dict(returncode=3), "exited with status 3"),
+    (dict(returncode=-9, signal=9, job_limit="output"),
+     "stopped: wrote more than 16 MiB to stdout/stderr (the output limit of a submission)"),
+    (dict(returncode=-9, signal=9, job_limit="memory"),
+     "killed: its processes together used the memory limit of a submission (4 GiB)"),
 ])
 def test_describe_says_why_the_child_stopped(kw, sentence):
     assert result(**kw).describe() == sentence
@@ -112,6 +116,18 @@ def test_a_normal_run_gets_a_clean_environment(job, monkeypatch):
     assert int(uid) == (sandbox.sandbox_ids()[0] if ROOT else os.getuid())
     assert res.describe() == "exited with status 0"
     assert res.isolation == sandbox.default_isolation()
+
+
+def test_student_processes_are_the_first_the_kernel_kills(job):
+    res = run(job, """
+        import os
+        pid = os.fork()
+        if pid == 0:
+            os._exit(int(open("/proc/self/oom_score_adj").read()) == 1000)
+        print(open("/proc/self/oom_score_adj").read().strip(), os.waitpid(pid, 0)[1] >> 8)
+    """)
+    assert res.ok, res.stderr_tail
+    assert res.stdout_tail == "1000 1\n"  # the child and what it forks, in every mode
 
 
 def test_exit_status_and_stderr_come_back(job):
