@@ -6,14 +6,20 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+FW_STAMP := $(VENV)/.frameworks-stamp
+# The Keras backend of the framework tests: torch, which the PyTorch tests install anyway.
+KERAS_BACKEND ?= torch
+export KERAS_BACKEND
 # The browser tests (tests/conftest.py) drive Debian's Chromium through Playwright.
 NORMLAB_CHROMIUM ?= /usr/bin/chromium
 export NORMLAB_CHROMIUM
 
-.PHONY: setup browser test lint stubs synthetic-data instructor notebooks clean help
+.PHONY: setup browser frameworks test lint stubs synthetic-data instructor notebooks clean help
 
 help:
 	@echo "make test            set up .venv (if missing), lint, run the whole test suite"
+	@echo "                     (FRAMEWORKS=0: without installing PyTorch and Keras)"
+	@echo "make frameworks      install the optional PyTorch and Keras (requirements-frameworks.txt)"
 	@echo "make stubs           regenerate assignment/ (student stubs) from solutions/"
 	@echo "make synthetic-data  write the small synthetic CIFAR-10 to datasets/"
 	@echo "make instructor      build an instructor copy (solutions in place) in build/instructor"
@@ -46,10 +52,22 @@ browser:
 		echo "      (or set NORMLAB_CHROMIUM to a Chromium binary)."; \
 	fi
 
+# The optional frameworks (CPU PyTorch, Keras 3), so that the tests and notebook cells comparing
+# with them run instead of being skipped. Students do not need them; the tests also run the
+# notebooks as if they were missing (NORMLAB_NO_TORCH=1, NORMLAB_NO_KERAS=1).
+$(FW_STAMP): requirements-frameworks.txt $(STAMP)
+	@echo "Installing PyTorch (CPU) and Keras for the framework tests (once; about 1 GB):"
+	$(BIN)/python -m pip install --progress-bar off -r requirements-frameworks.txt \
+		| grep --line-buffered -E '^(Collecting|Successfully installed)' | cut -c1-100; \
+		test "$${PIPESTATUS[0]}" -eq 0
+	touch $(FW_STAMP)
+
+frameworks: $(FW_STAMP)
+
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup $(if $(filter 0,$(FRAMEWORKS)),,frameworks) lint
 	$(BIN)/python -m pytest
 
 stubs: setup
@@ -67,6 +85,7 @@ notebooks: setup
 	$(BIN)/python notebooks/build_convnorm.py
 	$(BIN)/python notebooks/build_layers_as_objects.py
 	$(BIN)/python notebooks/build_framework_parity.py
+	$(BIN)/python notebooks/build_keras_mnist.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

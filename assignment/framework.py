@@ -1,21 +1,28 @@
 # normlab student file: replace each `raise NotImplementedError` with your code.
 # Instructors: generated from solutions/framework.py by `make stubs`; edit the solution.
-"""Converting between our batch-norm conventions and PyTorch's (FrameworkParity notebook).
+"""Converting our batch-norm conventions to PyTorch's and Keras's (FrameworkParity, KerasMNIST).
 
-Our ``batchnorm_forward`` and PyTorch's ``torch.nn.BatchNorm1d`` / ``F.batch_norm`` normalize a
-training batch in exactly the same way (batch mean, biased 1/N variance, ``eps`` inside the square
-root). They differ only in how they keep the running averages used at test time:
+Our ``batchnorm_forward``, PyTorch's ``torch.nn.BatchNorm1d`` / ``F.batch_norm`` and Keras's
+``keras.layers.BatchNormalization`` normalize a training batch in exactly the same way (batch mean,
+biased 1/N variance, ``eps`` inside the square root). They differ in how they keep the running
+averages used at test time, and in their defaults:
 
 * **momentum.** Ours weights the OLD running value,
   ``running = momentum * running + (1 - momentum) * batch_statistic`` (default 0.9); PyTorch's
   weights the NEW batch statistic, ``running = (1 - momentum) * running + momentum *
-  batch_statistic`` (default 0.1). So our 0.9 is PyTorch's 0.1.
+  batch_statistic`` (default 0.1). So our 0.9 is PyTorch's 0.1. Keras's ``momentum`` weights the
+  old value, as ours does (default 0.99).
 * **running variance.** We average the biased variance (divided by N), the one the layer
   normalizes with; PyTorch averages the unbiased variance (divided by N - 1), N / (N - 1) times
-  larger, while still normalizing with the biased one.
+  larger, while still normalizing with the biased one. Keras averages the biased one, as we do.
+* **eps.** 1e-5 for us and PyTorch, ``epsilon=1e-3`` for Keras.
+* **initial running averages.** Ours start at zeros (when ``bn_param`` has none yet); PyTorch's
+  and Keras's running variance starts at ones.
 
-The functions take NumPy arrays (or Python floats) only; PyTorch is not needed to run them.
+The functions take NumPy arrays (or Python floats) only; neither framework is needed to run them.
 """
+
+import numpy as np
 
 
 def torch_momentum_from_normlab(momentum):
@@ -61,3 +68,32 @@ def torch_running_var(running_var, var, N, momentum):
     new_running_var = None
     raise NotImplementedError("torch_running_var: not implemented yet — this is your task (framework.torch_running_var). Replace this raise with your code; the docstring says what to compute.")
     return new_running_var
+
+
+def keras_batchnorm_from_normlab(gamma, beta, bn_param):
+    """What ``keras.layers.BatchNormalization`` needs to behave exactly like our layer.
+
+    Our ``batchnorm_forward(x, gamma, beta, bn_param)`` reads ``bn_param["momentum"]`` (default
+    0.9), ``bn_param["eps"]`` (default 1e-5) and the running averages ``bn_param["running_mean"]``
+    and ``bn_param["running_var"]`` (zeros of shape (D,) while it has none). Return the Keras
+    layer's constructor arguments and its four weights such that
+
+        layer = keras.layers.BatchNormalization(**config)
+        layer.build((None, D))
+        layer.set_weights(weights)
+
+    gives, in training and in test mode, the outputs and the running averages ours gives with
+    ``gamma``, ``beta`` and ``bn_param`` (Keras calls them moving_mean and moving_variance).
+
+    Inputs:
+    - gamma: (D,) scale. beta: (D,) shift.
+    - bn_param: our dict; it may lack any of the four keys above. Do not modify it.
+
+    Returns a tuple (config, weights):
+    - config: a dict with exactly the keys "momentum" and "epsilon" (Python floats).
+    - weights: a list of four (D,) float arrays in the order Keras keeps them:
+      [gamma, beta, moving_mean, moving_variance].
+    """
+    config, weights = None, None
+    raise NotImplementedError("keras_batchnorm_from_normlab: not implemented yet — this is your task (framework.keras_batchnorm_from_normlab). Replace this raise with your code; the docstring says what to compute.")
+    return config, weights

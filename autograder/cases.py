@@ -887,6 +887,24 @@ def make_fw_running_var(rng) -> Inputs:
             "momentum": np.array(rng.uniform(0.6, 0.95))}
 
 
+def make_keras(full: bool) -> Maker:
+    """keras_batchnorm_from_normlab's inputs: gamma, beta and a bn_param that is either full
+    (a momentum and eps other than the defaults, non-trivial running averages) or empty (the
+    defaults, and running averages that start at zeros as in our batchnorm_forward)."""
+
+    def make(rng) -> Inputs:
+        D = int(rng.choice([3, 4, 6]))
+        gamma, beta = _gamma_beta(rng, D)
+        inputs = {"gamma": gamma, "beta": beta}
+        if full:
+            inputs.update(momentum=np.array(rng.uniform(0.6, 0.97)),
+                          eps=np.array(rng.choice([1e-4, 2e-5, 5e-3])),
+                          running_mean=rng.normal(0, 2, D), running_var=rng.uniform(0.2, 3.0, D))
+        return inputs
+
+    return make
+
+
 #: The hidden fixed cases: id -> (probe, maker). Their inputs and reference outputs live in
 #: ``autograder/references/<assignment>.npz``; the makers only (re)generate that file.
 HIDDEN: dict[str, tuple[str, Maker]] = {
@@ -917,6 +935,8 @@ HIDDEN: dict[str, tuple[str, Maker]] = {
     "nn_model": ("nn_model", make_nn_model(reg=True)),
     "fw_momentum": ("torch_momentum", make_fw_momentum),
     "fw_running_var": ("torch_running_var", make_fw_running_var),
+    "keras_full": ("keras_batchnorm", make_keras(full=True)),
+    "keras_empty": ("keras_batchnorm", make_keras(full=False)),
 }
 
 
@@ -1231,12 +1251,31 @@ def _framework_checks() -> list[Check]:
     ]
 
 
+_KERAS_OUTPUTS = ("momentum", "epsilon", *probes.KERAS_WEIGHTS)
+
+
+def _keras_checks() -> list[Check]:
+    """framework.py: our batch-norm settings and state as keras.layers.BatchNormalization's
+    (the KerasMNIST notebook's autograded cell)."""
+    gid, task = "keras_conventions", ("framework.keras_batchnorm_from_normlab",)
+    judge = reference_judge(_KERAS_OUTPUTS, weights={"momentum": 2.0, "epsilon": 2.0})
+    return [
+        Check("keras_batchnorm_from_normlab: matches reference (a full bn_param)", gid, 1.0, task,
+              (_hidden("keras_full"), _fresh("keras_batchnorm", make_keras(full=True))),
+              judge, looks_at=_KERAS_OUTPUTS),
+        Check("keras_batchnorm_from_normlab: matches reference (an empty bn_param: our "
+              "defaults)", gid, 1.0, task,
+              (_hidden("keras_empty"), _fresh("keras_batchnorm", make_keras(full=False))),
+              judge, looks_at=_KERAS_OUTPUTS),
+    ]
+
+
 @functools.cache
 def all_checks() -> tuple[Check, ...]:
     """Every check this module knows, in assignment order, with its default points."""
     checks = (_batchnorm_checks() + _layernorm_checks() + _affine_norm_relu_checks()
               + _fc_net_checks() + _spatial_checks() + _adam_checks() + _nn_checks()
-              + _framework_checks())
+              + _framework_checks() + _keras_checks())
     names = [c.name for c in checks]
     assert len(set(names)) == len(names), "check names must be unique"
     return tuple(checks)

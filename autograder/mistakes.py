@@ -221,6 +221,23 @@ def nn_gamma_regularized(base):
     return Model
 
 
+def keras_conversion(*, torch_momentum=False, keras_epsilon=False, start_at_ones=False):
+    """A keras_batchnorm_from_normlab with the given slips (all off: the right one)."""
+
+    def keras_batchnorm_from_normlab(gamma, beta, bn_param):
+        D = np.shape(gamma)[0]
+        momentum = float(bn_param.get("momentum", 0.9))
+        start_var = np.ones(D) if start_at_ones else np.zeros(D)
+        config = {"momentum": 1.0 - momentum if torch_momentum else momentum,
+                  "epsilon": 1e-3 if keras_epsilon else float(bn_param.get("eps", 1e-5))}
+        weights = [np.array(gamma, dtype=float), np.array(beta, dtype=float),
+                   np.array(bn_param.get("running_mean", np.zeros(D)), dtype=float),
+                   np.array(bn_param.get("running_var", start_var), dtype=float)]
+        return config, weights
+
+    return keras_batchnorm_from_normlab
+
+
 # --------------------------------------------------------------------------------------------------
 # The catalogue
 # --------------------------------------------------------------------------------------------------
@@ -394,6 +411,34 @@ _LIST = [
         "self.reg * W to grads['W'] and nothing to gamma, beta or b",
         {"nn_model": ("grad__*__gamma",)},
         lambda sol: {"nn": {"Model": nn_gamma_regularized(sol.nn.Model)}},
+    ),
+    Mistake(
+        "keras_momentum_as_torch",
+        "our momentum converted as for PyTorch (1 - momentum) before it went to Keras",
+        "Keras's momentum weights the old moving average, as ours does (its default 0.99 is our "
+        "0.99); only PyTorch's weights the new batch statistic. Pass our momentum unchanged",
+        {"keras_batchnorm": ("momentum",)},
+        lambda sol: {"framework": {"keras_batchnorm_from_normlab": keras_conversion(
+            torch_momentum=True)}},
+    ),
+    Mistake(
+        "keras_default_epsilon",
+        "Keras's default epsilon, 1e-3, instead of ours",
+        "pass epsilon=bn_param.get('eps', 1e-5): with Keras's 1e-3 a feature whose variance is "
+        "near or below 1e-3 is normalized very differently",
+        {"keras_batchnorm": ("epsilon",)},
+        lambda sol: {"framework": {"keras_batchnorm_from_normlab": keras_conversion(
+            keras_epsilon=True)}},
+    ),
+    Mistake(
+        "keras_moving_variance_ones",
+        "a moving variance that starts where Keras's does, at ones, for a bn_param that has no "
+        "running_var yet",
+        "our batchnorm_forward starts its running averages at zeros when bn_param has none; "
+        "give Keras np.zeros(D) as moving_variance then",
+        {"keras_batchnorm": ("moving_variance",)},
+        lambda sol: {"framework": {"keras_batchnorm_from_normlab": keras_conversion(
+            start_at_ones=True)}},
     ),
 ]
 

@@ -665,6 +665,43 @@ def probe_torch_running_var(pkg, inputs):
     return result
 
 
+#: The Keras layer's four weights, in the order keras_batchnorm_from_normlab returns them.
+KERAS_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
+_KERAS_CONFIG = ("momentum", "epsilon")
+
+
+def probe_keras_batchnorm(pkg, inputs):
+    """keras_batchnorm_from_normlab(gamma, beta, bn_param) with the bn_param keys present in
+    the inputs (``momentum``, ``eps``, ``running_mean``, ``running_var``): ``momentum`` and
+    ``epsilon`` from the config, and the four weights under the names of KERAS_WEIGHTS."""
+    bn_param = {key: (_scalar(inputs, key) if key in ("momentum", "eps") else _arr(inputs, key))
+                for key in ("momentum", "eps", "running_mean", "running_var") if key in inputs}
+    where = "keras_batchnorm_from_normlab"
+    value = pkg.framework.keras_batchnorm_from_normlab(_arr(inputs, "gamma"),
+                                                       _arr(inputs, "beta"), bn_param)
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ProbeError(f"{where} should return a pair (config, weights), got {_what(value)}")
+    config, weights = value
+    result = {}
+    for key in _KERAS_CONFIG:
+        if not isinstance(config, dict):
+            _note(result, key, f"{where}'s config is {_what(config)}, not a dict")
+        elif key in config:
+            _collect(result, key, config[key], f"{where}'s config")
+        else:
+            others = ", ".join(repr(k) for k in config) or "no keys"
+            _note(result, key, f"{where}'s config has no '{key}' (it has {others}); Keras's "
+                               f"BatchNormalization takes momentum= and epsilon=")
+    if not isinstance(weights, list | tuple) or len(weights) != len(KERAS_WEIGHTS):
+        for key in KERAS_WEIGHTS:
+            _note(result, key, f"{where}'s weights are {_what(weights)}; expected a list of four "
+                               f"arrays [gamma, beta, moving_mean, moving_variance]")
+    else:
+        for key, array in zip(KERAS_WEIGHTS, weights, strict=True):
+            _collect(result, key, array, f"{where}'s weights")
+    return result
+
+
 def _with_standins(probe):
     """``probe`` with the upstream functions of the call's stand-in table (if it has one)
     answered by `standins.Replayer`. If the student's code cannot work with a stand-in (it looks
@@ -710,5 +747,6 @@ PROBES = {
     "nn_model": probe_nn_model,
     "torch_momentum": probe_torch_momentum,
     "torch_running_var": probe_torch_running_var,
+    "keras_batchnorm": probe_keras_batchnorm,
 }
 PROBES = {name: _with_standins(probe) for name, probe in PROBES.items()}

@@ -428,7 +428,7 @@ questions in the notebook.
 | --- | --- |
 | {notebooks} | the notebook(s): explanations, experiments, self-checks, inline questions |
 | `assignment/` | the package you edit (your functions raise `NotImplementedError` until done) |
-| `datasets/get_datasets.sh` | downloads CIFAR-10 (about 170 MB) into `datasets/` |
+| `datasets/get_datasets.sh` | downloads CIFAR-10 (170 MB) into `datasets/`; `... mnist`: MNIST |
 | `requirements.txt` | the Python packages the notebooks need |
 | `collect_submission.py` | zips your work for submission |
 
@@ -445,6 +445,7 @@ with the shapes:
 python -m venv .venv && . .venv/bin/activate     # Windows: .venv\\Scripts\\activate
 pip install -r requirements.txt jupyter
 bash datasets/get_datasets.sh                    # optional: the real CIFAR-10
+bash datasets/get_datasets.sh mnist              # optional: the real MNIST (KerasMNIST)
 jupyter notebook                                 # start it in THIS folder
 ```
 

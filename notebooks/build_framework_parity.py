@@ -164,7 +164,7 @@ md("intro", r"""
     3. trains the same deep fully connected network with and without batch norm, both with our
        `FullyConnectedNet` and with a small PyTorch model using `nn.BatchNorm1d`;
     4. shows what the same layer looks like in a TensorFlow lab (`tf.layers.batch_normalization`
-       on MNIST) and how its conventions compare;
+       on MNIST) and how its conventions compare (the KerasMNIST notebook runs that lab);
     5. asks two inline questions about the conventions.
 
     It builds on the BatchNormalization notebook: `batchnorm_forward` and `batchnorm_backward`
@@ -804,7 +804,8 @@ md("tensorflow-md", r"""
 
     Many course labs use TensorFlow instead. A typical TensorFlow 1 lab trains an MNIST
     classifier (28x28 grey digits flattened to 784 values) with a batch-norm layer after each
-    hidden affine layer, roughly like this (shown, not run: TensorFlow is not part of this kit):
+    hidden affine layer, roughly like this (shown here, not run; the KerasMNIST notebook runs the
+    lab with Keras 3 and with our layers, curves side by side):
 
     ```python
     # TensorFlow 1.x graph code

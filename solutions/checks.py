@@ -60,6 +60,7 @@ __all__ = [
     "check_nn_layernorm",
     "check_nn_model",
     "check_framework_conventions",
+    "check_keras_conventions",
     "run_all",
 ]
 
@@ -134,6 +135,11 @@ def check_framework_conventions(framework=None, verbose=False, **modules):
     return run_task("framework_conventions", verbose, framework=framework, **modules)
 
 
+def check_keras_conventions(framework=None, verbose=False, **modules):
+    """Check ``keras_batchnorm_from_normlab`` (framework.py)."""
+    return run_task("keras_conventions", verbose, framework=framework, **modules)
+
+
 #: Every task with its check, in the order of the assignment.
 TASKS = {
     "batchnorm_forward": check_batchnorm_forward,
@@ -150,6 +156,7 @@ TASKS = {
     "nn_layernorm": check_nn_layernorm,
     "nn_model": check_nn_model,
     "framework_conventions": check_framework_conventions,
+    "keras_conventions": check_keras_conventions,
 }
 
 #: The tasks each task's check builds on (a check waits for them when they fail their own).
@@ -170,6 +177,7 @@ DEPENDS = {
     "nn_layernorm": ("layernorm_forward", "layernorm_backward"),
     "nn_model": ("nn_batchnorm", "nn_layernorm"),
     "framework_conventions": (),
+    "keras_conventions": (),
 }
 
 

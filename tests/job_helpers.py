@@ -39,6 +39,7 @@ def config_for(*tasks, seed=None, **changes):
 
 
 BN = "layers.batchnorm_forward"
+KERAS = "framework.keras_batchnorm_from_normlab"
 # The two update lines of the solution (the docstring repeats the first one, not both).
 _RUNNING_UPDATE = ("running_mean = momentum * running_mean + (1 - momentum) * mean\n"
                    "        running_var = momentum * running_var + (1 - momentum) * var")
@@ -101,4 +102,13 @@ MISTAKE_PATCHES = {
          '            if "gamma" in layer.params:\n'
          '                layer.grads["gamma"] = layer.grads["gamma"] + self.reg * '
          'layer.params["gamma"]\n')]),
+    # The Keras conversion (framework.py).
+    "keras_momentum_as_torch": ((KERAS,), [
+        ("framework.py", '{"momentum": float(bn_param.get("momentum", 0.9)),',
+         '{"momentum": 1.0 - float(bn_param.get("momentum", 0.9)),')]),
+    "keras_default_epsilon": ((KERAS,), [
+        ("framework.py", '"epsilon": float(bn_param.get("eps", 1e-5))}', '"epsilon": 1e-3}')]),
+    "keras_moving_variance_ones": ((KERAS,), [
+        ("framework.py", 'running_var = bn_param.get("running_var", np.zeros(D))',
+         'running_var = bn_param.get("running_var", np.ones(D))')]),
 }

@@ -95,6 +95,7 @@ GRADE_IDS = {"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"
              "spatial_batchnorm", "groupnorm", "adam"}
 GRADE_IDS |= {"nn_batchnorm", "nn_layernorm", "nn_model"}  # the object API (nn.py)
 GRADE_IDS |= {"framework_conventions"}  # PyTorch conventions (framework.py)
+GRADE_IDS |= {"keras_conventions"}  # Keras conventions (framework.py)
 FUNCTIONS = {"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
              "layernorm_forward", "layernorm_backward", "spatial_batchnorm_forward",
              "spatial_batchnorm_backward", "spatial_groupnorm_forward",
@@ -103,7 +104,7 @@ FUNCTIONS = {"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"
              "adam"}
 FUNCTIONS |= {"BatchNorm.forward", "BatchNorm.backward", "LayerNorm.forward",
               "LayerNorm.backward", "Model.calculate_loss", "Model.backward"}
-FUNCTIONS |= {"torch_momentum_from_normlab", "torch_running_var"}
+FUNCTIONS |= {"torch_momentum_from_normlab", "torch_running_var", "keras_batchnorm_from_normlab"}
 
 
 def test_check_names_start_with_the_graded_function_and_credit_a_known_cell():

@@ -479,3 +479,4 @@ def test_on_generated_stubs_every_task_is_not_implemented(tmp_path, monkeypatch)
     assert by_task["nn_batchnorm"].not_implemented == "BatchNorm.forward"
     assert by_task["nn_model"].not_implemented == "Model.calculate_loss"
     assert by_task["framework_conventions"].not_implemented == "torch_momentum_from_normlab"
+    assert by_task["keras_conventions"].not_implemented == "keras_batchnorm_from_normlab"

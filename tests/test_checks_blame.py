@@ -78,6 +78,14 @@ MISTAKES = {
     "framework_momentum_unchanged": (
         [("framework.py", "return 1.0 - momentum", "return momentum")],
         "framework_conventions", "that is our momentum unchanged", ()),
+    "keras_momentum_as_torch": (
+        [("framework.py", '{"momentum": float(bn_param.get("momentum", 0.9)),',
+          '{"momentum": 1.0 - float(bn_param.get("momentum", 0.9)),')],
+        "keras_conventions", "that is PyTorch's convention", ()),
+    "keras_moving_variance_ones": (
+        [("framework.py", 'running_var = bn_param.get("running_var", np.zeros(D))',
+          'running_var = bn_param.get("running_var", np.ones(D))')],
+        "keras_conventions", "the moving averages must start at zeros", ()),
 }
 
 #: Advice that a waiting task must not give: it would send the student to correct code.
@@ -176,7 +184,7 @@ def test_the_summary_names_the_task_to_fix_first(copies, capsys):
     module.run_all()
     out = capsys.readouterr().out
     assert out.rstrip().endswith(
-        "6 of 14 tasks pass their self-checks.\n"
+        "7 of 15 tasks pass their self-checks.\n"
         "Fix first: batchnorm_forward (7 other tasks wait for it).")
     assert module.main(["batchnorm_backward"]) == 1
 

@@ -90,6 +90,42 @@ def test_framework_mistakes_are_named(overrides, expected):
     assert expected in text
 
 
+def _keras(momentum=None, epsilon=None, var_start=np.zeros, order=(0, 1, 2, 3), touch=False):
+    """A keras_batchnorm_from_normlab with one slip."""
+
+    def convert(gamma, beta, bn_param):
+        m, eps = bn_param.get("momentum", 0.9), bn_param.get("eps", 1e-5)
+        D = len(gamma)
+        weights = [gamma, beta, bn_param.get("running_mean", np.zeros(D)),
+                   bn_param.get("running_var", var_start(D))]
+        if touch:
+            bn_param.setdefault("running_var", np.zeros(D))
+        config = {"momentum": m if momentum is None else momentum(m),
+                  "epsilon": eps if epsilon is None else epsilon}
+        return config, [weights[i] for i in order]
+
+    return convert
+
+
+@pytest.mark.parametrize(
+    "convert, expected",
+    [
+        (_keras(momentum=lambda m: 1 - m), "that is PyTorch's convention"),
+        (_keras(epsilon=1e-3), "(Keras's default; pass ours)"),
+        (_keras(var_start=np.ones), "the moving averages must start at zeros"),
+        (_keras(order=(2, 3, 0, 1)), "Keras's order is gamma, beta, moving_mean, moving_variance"),
+        (_keras(touch=True), "modified bn_param"),
+        (lambda gamma, beta, bn_param: ({"momentum": 0.9, "eps": 1e-5}, []),
+         "exactly the keys 'momentum' and 'epsilon'"),
+    ],
+    ids=["pytorch_momentum", "keras_epsilon", "ones", "order", "modifies", "eps_key"],
+)
+def test_keras_mistakes_are_named(convert, expected):
+    report = checks.check_keras_conventions(
+        fake_module(framework, keras_batchnorm_from_normlab=convert))
+    assert expected in fail_text(report)
+
+
 def test_sandwich_with_the_other_normalization_is_named():
     def swapped(x, w, b, gamma, beta, norm_param, normalization):
         other = {"batchnorm": "layernorm", "layernorm": "batchnorm"}[normalization]

@@ -83,19 +83,27 @@ def kit(tmp_path):
     return datasets
 
 
-def run(datasets, url, md5, path=None, downloader=None):
-    """Run the copied script from an unrelated folder; return the CompletedProcess."""
+#: Each data set's hooks (URL, MD5, downloader) and the script's arguments for it.
+HOOKS = {"cifar10": (("CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_DOWNLOADER"), ()),
+         "mnist": (("MNIST_URL", "MNIST_MD5S", "MNIST_DOWNLOADER"), ("mnist",))}
+
+
+def run(datasets, url, md5, path=None, downloader=None, data_set="cifar10", args=None):
+    """Run the copied script for ``data_set`` from an unrelated folder, with its URL, MD5 (for
+    MNIST: the four, space separated) and downloader hooks set; return the CompletedProcess."""
+    (url_hook, md5_hook, downloader_hook), default_args = HOOKS[data_set]
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    for key in ("CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_DOWNLOADER"):
-        env.pop(key, None)
-    env.update(CIFAR10_URL=url, CIFAR10_MD5=md5, no_proxy="127.0.0.1,localhost", LC_ALL="C")
+    for hooks, _ in HOOKS.values():
+        for key in hooks:
+            env.pop(key, None)
+    env.update({url_hook: url, md5_hook: md5}, no_proxy="127.0.0.1,localhost", LC_ALL="C")
     if path is not None:
         env["PATH"] = str(path)
     if downloader is not None:
-        env["CIFAR10_DOWNLOADER"] = downloader
+        env[downloader_hook] = downloader
     elsewhere = datasets.parent.parent  # not the script's folder: the script must not care
     return subprocess.run(
-        [BASH, str(datasets / "get_datasets.sh")],
+        [BASH, str(datasets / "get_datasets.sh"), *(default_args if args is None else args)],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -264,3 +272,114 @@ def test_no_downloader_is_a_clear_error(served, kit, tmp_path):
     assert proc.returncode != 0
     assert "neither curl nor wget" in proc.stderr
     assert leftovers(kit) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# MNIST: `get_datasets.sh mnist`, four IDX .gz files served from the same loopback server
+# --------------------------------------------------------------------------------------------------
+
+MNIST_OFFICIAL_MD5S = ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                       "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")
+
+
+@pytest.fixture(scope="module")
+def served_mnist(tmp_path_factory):
+    """The four files of a small synthetic MNIST on 127.0.0.1; yield a dict describing them."""
+    from solutions.mnist import MNIST_FILES
+    from solutions.synthetic_mnist import write_synthetic_mnist
+
+    www = tmp_path_factory.mktemp("served-mnist")
+    write_synthetic_mnist(www / "mnist", 40, 20, seed=3)
+    requests: list[str] = []
+    handler = partial(type("Handler", (_QuietHandler,), {"requests": requests}), directory=www)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    names = list(MNIST_FILES.values())
+    try:
+        yield {
+            "url": f"http://127.0.0.1:{server.server_address[1]}/mnist",
+            "src": www / "mnist",
+            "names": names,
+            "md5s": " ".join(hashlib.md5((www / "mnist" / n).read_bytes()).hexdigest()
+                             for n in names),
+            "requests": requests,
+        }
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_mnist(datasets, url, md5s, downloader=None, args=None):
+    return run(datasets, url, md5s, downloader=downloader, data_set="mnist", args=args)
+
+
+def test_mnist_defaults_are_the_official_files_and_checksums():
+    text = SCRIPT.read_text()
+    for md5 in MNIST_OFFICIAL_MD5S:
+        assert md5 in text
+    for hook in ("MNIST_URL", "MNIST_MD5S", "MNIST_DOWNLOADER"):
+        assert f"#   {hook}" in text, f"{hook} is not documented in the header"
+    from solutions.mnist import MNIST_FILES
+
+    assert "MNIST_FILES=(" + " ".join(MNIST_FILES.values()) in " ".join(text.split())
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_mnist_download_verify_and_move_into_place(served_mnist, kit, downloader):
+    if shutil.which(downloader) is None:
+        pytest.skip(f"{downloader} is not installed")
+    proc = run_mnist(kit, served_mnist["url"], served_mnist["md5s"], downloader=downloader)
+    assert proc.returncode == 0, proc.stderr
+    dest = kit / "mnist"
+    assert sorted(p.name for p in dest.iterdir()) == sorted(served_mnist["names"])
+    for name in served_mnist["names"]:
+        assert (dest / name).read_bytes() == (served_mnist["src"] / name).read_bytes()
+    assert [p.name for p in kit.iterdir() if p.name not in {"get_datasets.sh", "mnist"}] == []
+    assert "MNIST is ready" in proc.stdout
+
+    from solutions.mnist import load_MNIST
+
+    Xtr, ytr, Xte, yte = load_MNIST(dest)
+    assert Xtr.shape == (40, 28, 28) and Xte.shape == (20, 28, 28)
+
+    n_requests = len(served_mnist["requests"])
+    again = run_mnist(kit, served_mnist["url"], served_mnist["md5s"])
+    assert again.returncode == 0 and "already" in again.stdout
+    assert len(served_mnist["requests"]) == n_requests, "second run downloaded again"
+
+
+def test_mnist_bad_checksum_names_the_file_and_keeps_nothing(served_mnist, kit):
+    md5s = served_mnist["md5s"].split()
+    md5s[2] = "0" * 32
+    proc = run_mnist(kit, served_mnist["url"], " ".join(md5s))
+    assert proc.returncode != 0
+    assert "checksum mismatch" in proc.stderr and "t10k-images-idx3-ubyte.gz" in proc.stderr
+    assert sorted(p.name for p in kit.iterdir()) == ["get_datasets.sh"]
+
+
+def test_mnist_missing_file_on_the_server_fails_cleanly(served_mnist, kit, tmp_path):
+    partial_www = tmp_path / "www"
+    shutil.copytree(served_mnist["src"], partial_www)
+    (partial_www / "t10k-labels-idx1-ubyte.gz").unlink()
+    proc = run_mnist(kit, partial_www.as_uri(), served_mnist["md5s"], downloader="curl")
+    assert proc.returncode != 0
+    assert "could not download t10k-labels-idx1-ubyte.gz" in proc.stderr
+    assert "offline" in proc.stderr
+    assert sorted(p.name for p in kit.iterdir()) == ["get_datasets.sh"]
+
+
+def test_mnist_files_put_by_hand_are_used_then_moved(served_mnist, kit):
+    for name in served_mnist["names"]:
+        shutil.copy(served_mnist["src"] / name, kit / name)
+    proc = run_mnist(kit, f"http://127.0.0.1:{closed_port()}/unused", served_mnist["md5s"])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in kit.iterdir()) == ["get_datasets.sh", "mnist"]
+    assert len(list((kit / "mnist").iterdir())) == 4
+
+
+def test_mnist_md5s_hook_needs_four_and_an_unknown_data_set_is_refused(served_mnist, kit):
+    proc = run_mnist(kit, served_mnist["url"], "abc def")
+    assert proc.returncode != 0 and "four MD5s" in proc.stderr
+    proc = run_mnist(kit, served_mnist["url"], served_mnist["md5s"], args=("imagenet",))
+    assert proc.returncode == 2 and "unknown data set 'imagenet'" in proc.stderr
+    assert "usage:" in proc.stderr

@@ -50,7 +50,8 @@ def test_every_default_task_is_graded(reference_result):
     assert grade_ids == {"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
                          "layernorm_forward", "layernorm_backward", "fc_net_batchnorm",
                          "fc_net_layernorm", "spatial_batchnorm", "groupnorm",
-                         "nn_batchnorm", "nn_layernorm", "nn_model", "framework_conventions"}
+                         "nn_batchnorm", "nn_layernorm", "nn_model", "framework_conventions",
+                         "keras_conventions"}
     assert cases.ungraded_tasks(config_for()) == []
 
 
@@ -85,8 +86,8 @@ def test_missing_assignment_scores_zero_and_says_what_to_submit(tmp_path):
     sub = tmp_path / "sub"
     (sub / "notebooks").mkdir(parents=True)
     result = grade_submission("nobody", sub, config_for())
-    # 70.5 for the layers, + 15.0 for nn.py, + 2.0 for framework.py
-    assert result.score == 0 and result.max_score == pytest.approx(70.5 + 15.0 + 2.0)
+    # 70.5 for the layers, + 15.0 for nn.py, + 2.0 + 2.0 for framework.py (PyTorch, Keras)
+    assert result.score == 0 and result.max_score == pytest.approx(70.5 + 15.0 + 2.0 + 2.0)
     assert len(result.problems) == 1
     for check in result.checks:
         assert check.status == "error" and check.score == 0

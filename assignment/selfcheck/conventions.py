@@ -1,6 +1,6 @@
 # normlab student file: given code, nothing to write here.
 # Instructors: generated from solutions/selfcheck/conventions.py by `make stubs`; edit the solution.
-"""Self-checks of the conversions to PyTorch's batch-norm conventions (framework.py).
+"""Self-checks of the conversions to PyTorch's and Keras's batch-norm conventions (framework.py).
 
 They compare with what the conversions must do, computed here from first principles: one
 running-average step in either convention, and the unbiased variance of the data itself
@@ -95,4 +95,87 @@ def _conventions_steps(context):
         Step("torch_momentum_from_normlab works elementwise on arrays", elementwise),
         Step("torch_running_var: our momentum, the unbiased variance (var * N / (N - 1)), "
              "inputs unchanged", running_var),
+    ]
+
+
+@task("keras_conventions", "framework", owned=("keras_batchnorm_from_normlab",))
+def _keras_steps(context):
+    F = context.modules.framework
+    rng = np.random.default_rng(12)
+    D = 4
+    gamma, beta = rng.uniform(0.5, 2.0, D), rng.normal(0.0, 1.0, D)
+
+    def call(bn_param):
+        """(config, weights, problem): the function's answer, or a problem saying what is off."""
+        before = {k: np.copy(v) for k, v in bn_param.items()}
+        value = F.keras_batchnorm_from_normlab(gamma.copy(), beta.copy(), bn_param)
+        if any(not np.array_equal(bn_param.get(k), v) for k, v in before.items()) or \
+                set(bn_param) != set(before):
+            return None, None, Own("keras_batchnorm_from_normlab modified bn_param; read it, "
+                                   "and build new arrays for the weights")
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            return None, None, Own("keras_batchnorm_from_normlab should return a pair (config, "
+                                   f"weights), not {type(value).__name__}")
+        config, weights = value
+        if config is None or weights is None:
+            return None, None, Own("keras_batchnorm_from_normlab returned None in its pair: "
+                                   "assign config and weights before the return")
+        if not isinstance(config, dict) or set(config) != {"momentum", "epsilon"}:
+            keys = sorted(config) if isinstance(config, dict) else type(config).__name__
+            return None, None, Own(f"the config should be a dict with exactly the keys "
+                                   f"'momentum' and 'epsilon' (Keras's names), got {keys}")
+        if not isinstance(weights, list | tuple) or len(weights) != 4 or \
+                any(np.shape(w) != (D,) for w in weights):
+            return None, None, Own("the weights should be a list of four (D,) arrays: [gamma, "
+                                   "beta, moving_mean, moving_variance]")
+        return config, [np.asarray(w, dtype=float) for w in weights], None
+
+    def settings():
+        for momentum, eps in ((0.9, 1e-5), (0.99, 1e-3), (0.75, 2e-4)):
+            config, _, problem = call({"momentum": momentum, "eps": eps})
+            if problem:
+                return problem
+            got_m, got_e = config["momentum"], config["epsilon"]
+            if np.isclose(got_m, 1 - momentum) and not np.isclose(momentum, 0.5):
+                return Own(f"momentum {momentum} became {got_m}: that is PyTorch's convention. "
+                           f"Keras's momentum weights the old moving average, as ours does")
+            if not np.isclose(got_m, momentum, rtol=1e-12):
+                return Own(f"momentum {momentum} became {got_m}; Keras's means what ours means")
+            if not np.isclose(got_e, eps, rtol=1e-12):
+                hint = (" (Keras's default; pass ours)" if np.isclose(got_e, 1e-3) else "")
+                return Own(f"eps {eps} became epsilon {got_e}{hint}")
+        config, _, problem = call({})
+        if problem:
+            return problem
+        if not (np.isclose(config["momentum"], 0.9) and np.isclose(config["epsilon"], 1e-5)):
+            return Own(f"with an empty bn_param the config is {config}; our batchnorm_forward "
+                       f"then uses momentum 0.9 and eps 1e-5, so Keras must get those")
+        return None
+
+    def weights():
+        mean, var = rng.normal(0, 1, D), rng.uniform(0.5, 2.0, D)
+        _, got, problem = call({"momentum": 0.9, "running_mean": mean, "running_var": var})
+        if problem:
+            return problem
+        names = ("gamma", "beta", "moving_mean", "moving_variance")
+        for i, (name, have, want) in enumerate(zip(names, got, (gamma, beta, mean, var),
+                                                   strict=True)):
+            if not np.allclose(have, want, rtol=1e-12, atol=1e-15):
+                return Own(f"weights[{i}] should be {name} as it is (Keras's order is gamma, "
+                           f"beta, moving_mean, moving_variance; the statistics are copied, not "
+                           f"converted)")
+        _, got, problem = call({"momentum": 0.9})
+        if problem:
+            return problem
+        if not (np.allclose(got[2], 0) and np.allclose(got[3], 0)):
+            return Own("with no running averages in bn_param, the moving averages must start "
+                       "at zeros, where our batchnorm_forward starts them (Keras's own start "
+                       "for the variance is ones)")
+        return None
+
+    return [
+        Step("keras_batchnorm_from_normlab: Keras's momentum and epsilon mean ours (defaults "
+             "0.9 and 1e-5 when bn_param has none)", settings),
+        Step("keras_batchnorm_from_normlab: the four weights in Keras's order, running "
+             "averages from zeros when bn_param has none, bn_param unchanged", weights),
     ]

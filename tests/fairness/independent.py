@@ -186,6 +186,19 @@ for layer in reversed(list(self.layers.values())):
         layer.grads["W"] = layer.grads["W"] + self.reg * layer.params["W"]
 """
 
+# Keras's layer keeps our momentum convention (the weight of the old moving average) and the
+# biased variance, so only the names, the defaults and the weight order change. Each missing
+# bn_param key is given our default (momentum 0.9, eps 1e-5, zeros for the running averages).
+_KERAS_CONVERSION = """\
+D = len(gamma)
+settings = {"momentum": 0.9, "eps": 1e-5}
+settings.update({k: bn_param[k] for k in ("momentum", "eps") if k in bn_param})
+config = {"momentum": float(settings["momentum"]), "epsilon": float(settings["eps"])}
+moving = [np.array(bn_param[k], dtype=np.float64, copy=True) if k in bn_param
+          else np.zeros(D) for k in ("running_mean", "running_var")]
+weights = [np.array(gamma, dtype=np.float64), np.array(beta, dtype=np.float64)] + moving
+"""
+
 #: release task key -> the code of each of its stubbed regions, in file order
 REGIONS: dict[str, list[str]] = {
     "layers.batchnorm_forward": [_BN_TRAIN, _BN_TEST],
@@ -211,6 +224,7 @@ REGIONS: dict[str, list[str]] = {
     "framework.torch_running_var": [
         "unbiased_var = var * (N / (N - 1.0))\n"
         "new_running_var = momentum * running_var + (1.0 - momentum) * unbiased_var\n"],
+    "framework.keras_batchnorm_from_normlab": [_KERAS_CONVERSION],
 }
 
 
@@ -298,6 +312,9 @@ BUGS: dict[str, Bug] = {b.name: b for b in [
         "np.ones(d_out)", "np.zeros(d_out)", classic=False),
     Bug("nn_layernorm_no_activation", "nn.LayerNorm.forward",
         "out = self.activation_forward(a)", "out = a", classic=False),
+    Bug("keras_moving_averages_swapped", "framework.keras_batchnorm_from_normlab",
+        'for k in ("running_mean", "running_var")', 'for k in ("running_var", "running_mean")',
+        classic=False),
 ]}
 
 
