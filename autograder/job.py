@@ -39,7 +39,7 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
     if not submission_dir.is_dir():
         raise NotADirectoryError(f"{submission_dir} is not a directory (an intake problem)")
 
-    problem = package_problem(submission_dir)
+    problem = package_problem(submission_dir, sorted({t.split(".", 1)[0] for t in config.tasks}))
     if problem is not None:
         checks = zero_results(cases.select_checks(config), problem)
         return SubmissionResult(student, checks, [problem], time.perf_counter() - start)
@@ -59,15 +59,16 @@ def zero_results(checks: list[cases.Check], reason: str) -> list[CheckResult]:
             for c in checks]
 
 
-def _expected_contents() -> str:
+def _expected_contents(modules: list[str]) -> str:
+    edited = ", ".join(f"{m}.py" for m in modules) or "the files that hold your tasks"
     return (f"The grader looks for the folder {PACKAGE}/ from the release at the top level of "
-            f"your submission, beside the notebooks: your edited copies of layers.py, "
-            f"layer_utils.py and fc_net.py, with __init__.py and the other given files, "
-            f"unrenamed.")
+            f"your submission, beside the notebooks: your edited copies of {edited}, with "
+            f"__init__.py and the other given files, unrenamed.")
 
 
-def package_problem(submission_dir: Path) -> str | None:
-    """Why ``submission_dir/assignment`` cannot be graded at all, or None."""
+def package_problem(submission_dir: Path, modules: list[str] = ()) -> str | None:
+    """Why ``submission_dir/assignment`` cannot be graded at all, or None. ``modules``: the
+    names of the modules that hold the release's tasks (``["fc_net", "layers", ...]``)."""
     path = submission_dir / PACKAGE
     try:
         st = os.lstat(path)
@@ -77,12 +78,14 @@ def package_problem(submission_dir: Path) -> str | None:
         if found:
             where = (f" There is a folder {found}/ deeper inside: move it to the top level "
                      f"(zip the contents of your release folder, not the folder around it).")
-        return f"{PACKAGE}/ was not found in your submission.{where} {_expected_contents()}"
+        return (f"{PACKAGE}/ was not found in your submission.{where} "
+                f"{_expected_contents(list(modules))}")
     if stat.S_ISLNK(st.st_mode):
         return (f"{PACKAGE} in your submission is a symbolic link, which the grader does not "
-                f"follow. {_expected_contents()}")
+                f"follow. {_expected_contents(list(modules))}")
     if not stat.S_ISDIR(st.st_mode):
-        return f"{PACKAGE} in your submission is a file, not a folder. {_expected_contents()}"
+        return (f"{PACKAGE} in your submission is a file, not a folder. "
+                f"{_expected_contents(list(modules))}")
     return None
 
 

@@ -93,6 +93,12 @@ def test_missing_assignment_scores_zero_and_says_what_to_submit(tmp_path):
         assert check.status == "error" and check.score == 0
         assert "assignment/ was not found" in check.output
         assert "layers.py" in check.output and "fc_net.py" in check.output
+    # every module the student edits is named: those whose stubs hold a task, read off the release
+    stubbed = {p.name for p in STUBS.glob("*.py")
+               if "this is your task (" in p.read_text(encoding="utf-8")}
+    assert stubbed >= {"layers.py", "nn.py", "framework.py"}
+    for name in stubbed:
+        assert name in result.problems[0], name
 
 
 def test_nested_assignment_is_pointed_out(tmp_path):
