@@ -41,6 +41,7 @@ import json
 import re
 import shutil
 import stat
+import string
 import sys
 import time
 import zipfile
@@ -413,103 +414,12 @@ def _task_list(tasks: Iterable[str]) -> str:
 
 
 def student_readme(config: GradingConfig) -> str:
-    name = config.assignment
-    notebooks = ", ".join(f"`{nb}`" for nb in config.notebooks)
-    return f"""\
-# {name}: normalization layers
-
-This folder is your copy of the assignment. You implement normalization layers in the small
-NumPy package `assignment/`, check them in the notebook(s) {notebooks}, and answer the inline
-questions in the notebook.
-
-## What is here
-
-| path | what it is |
-| --- | --- |
-| {notebooks} | the notebook(s): explanations, experiments, self-checks, inline questions |
-| `assignment/` | the package you edit (your functions raise `NotImplementedError` until done) |
-| `datasets/get_datasets.sh` | downloads CIFAR-10 (170 MB) into `datasets/`; `... mnist`: MNIST |
-| `requirements.txt` | the Python packages the notebooks need |
-| `collect_submission.py` | zips your work for submission |
-
-## Your tasks
-
-Each of these raises `NotImplementedError` naming the task; its docstring says what to compute,
-with the shapes:
-
-{_task_list(config.tasks)}
-
-## Working on your own machine (Jupyter)
-
-```bash
-python -m venv .venv && . .venv/bin/activate     # Windows: .venv\\Scripts\\activate
-pip install -r requirements.txt jupyter
-bash datasets/get_datasets.sh                    # optional: the real CIFAR-10
-bash datasets/get_datasets.sh mnist              # optional: the real MNIST (KerasMNIST)
-jupyter notebook                                 # start it in THIS folder
-```
-
-Open the notebook and run the setup cell first. Without the real data the notebook uses a small
-synthetic stand-in, so everything runs, but the experiments mean something only on CIFAR-10.
-
-## Working in Google Colab
-
-1. Unzip the release on your computer and upload this whole folder to your Google Drive (e.g.
-   to `My Drive/cs231n/{name}`; Drive does not unzip).
-2. Open a notebook from Drive with Colab, set `DRIVE_FOLDER` in the setup cell to the
-   folder's path inside My Drive (e.g. `"cs231n/{name}"`) and run the cell: it mounts your Drive,
-   installs what is missing and downloads the data. If the folder is not where `DRIVE_FOLDER`
-   says, the cell says what your Drive holds there instead.
-3. Edit the files in `assignment/` (Colab's file browser, or any editor on Drive). The setup cell
-   turns on automatic reloading, so the notebook sees your changes.
-4. To submit, save the notebooks (File → Save), set `STUDENT_ID` in the last cell of a notebook
-   (or leave it empty and type your id when asked) and run that cell: it writes
-   `{name}_YOUR_ID.zip` into the same Drive folder (`My Drive/cs231n/{name}` in the example) and
-   prints where it is.
-
-## Checking your work
-
-Every task has a self-check (`assignment/checks.py`, with its parts in `assignment/selfcheck/`:
-given code, nothing to edit there). The notebook's self-check cells (`check_batchnorm_forward()`,
-...) test your code for the properties it must have and explain in words what looks wrong,
-with the usual cause. From a terminal in this folder:
-
-```bash
-python -m assignment.checks                      # every task, in the order of the assignment
-python -m assignment.checks batchnorm_forward    # one task
-```
-
-The tasks build on each other: `batchnorm_backward` differentiates your `batchnorm_forward`,
-spatial batch norm, the network and the `nn` layers call them, and so on. When a function that
-a check needs fails its own self-check, the steps that depend on it are marked `[wait]` and say
-which task to fix first, instead of blaming the code being checked; the last line of
-`python -m assignment.checks` names the task to fix first.
-
-Passing the self-checks is a good sign, not a proof: the grader runs more tests on your code.
-
-## Submitting
-
-1. Save the notebook, then run it from the top (Kernel → Restart & Run All) with every cell
-   working.
-2. In this folder run
-
-   ```bash
-   python collect_submission.py --student YOUR_ID
-   ```
-
-   (your id as your course knows you, e.g. your login; without `--student` it is taken from
-   JupyterHub or asked once). It writes `{name}_YOUR_ID.zip` with your notebook(s),
-   `assignment/*.py` (not the data) and a note of your id, and lists what it included. In
-   Google Colab, run the last cell of a notebook instead (see above): it writes the zip into
-   your Drive folder. The last cell of a notebook in Jupyter prints this command for its folder.
-3. Upload `{name}_YOUR_ID.zip` where your course says.
-
-Please keep the notebook's cells: do not delete, copy or re-create the cells with the inline
-questions, your answers and the autograded tests. The grader finds your answers by those cells'
-hidden metadata. Some tools (Google Colab among them, in some versions) drop that metadata when
-they save; the grader then tries to find your answers by their position and tells you in your
-feedback if it could not. Do not rename functions or files in `assignment/`.
-"""
+    """The student release's README.md (templates/README.md with the assignment's name, its
+    notebooks and its tasks filled in)."""
+    text = (TEMPLATES / "README.md").read_text(encoding="utf-8")
+    return string.Template(text).substitute(
+        name=config.assignment, tasks=_task_list(config.tasks),
+        notebooks=", ".join(f"`{nb}`" for nb in config.notebooks))
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
