@@ -69,9 +69,8 @@ def no_env(monkeypatch):
 # --- the synthetic writer -------------------------------------------------------------------
 
 
-def test_writer_is_fast_and_small(synthetic):
-    root, seconds = synthetic
-    assert seconds < 5, f"writing the default synthetic set took {seconds:.1f} s (aim: < 1 s)"
+def test_writer_is_small(synthetic):  # its speed is no unit test's business (machines are noisy)
+    root, _ = synthetic
     total = sum((root / name).stat().st_size for name in BATCH_FILES)
     assert total < 40e6
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,14 +15,11 @@ from autograder.config import REPO_ROOT
 @pytest.mark.slow
 def test_demo_runs_offline_and_grades_every_sample(tmp_path):
     base = tmp_path / "demo"
-    started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "autograder.demo", "--dir", str(base), "--no-progress"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )
-    seconds = time.perf_counter() - started
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert seconds < 180, f"the demo took {seconds:.0f} s"
 
     out = base / "out"
     totals = {}
