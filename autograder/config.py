@@ -73,15 +73,31 @@ class GradingConfig:
     path: Path | None = None  # the file this was read from, if any
 
 
+class ConfigError(ValueError):
+    """A release config that cannot be read at all; the message starts with the file's path."""
+
+
+def read_toml(path: Path | str) -> dict:
+    """The release config at ``path`` as plain TOML data: the one reader of ``release.toml``
+    (`load_config` and `autograder.stubgen.load_tasks` interpret it)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: release config not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_config(path: Path | str | None = None) -> GradingConfig:
     """Read a release config; ``None`` means the default ``autograder/release.toml``.
 
     Raises ``ValueError`` naming the file and the key when a value has the wrong type or an
-    unknown limit is given.
+    unknown limit is given (`ConfigError` when the file is missing or not TOML).
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    with path.open("rb") as f:
-        data = tomllib.load(f)
+    data = read_toml(path)
 
     def fail(what: str) -> ValueError:
         return ValueError(f"{path}: {what}")

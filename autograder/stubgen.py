@@ -27,11 +27,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "autograder" / "release.toml"
 DEFAULT_SOLUTIONS = REPO_ROOT / "solutions"
@@ -549,14 +544,13 @@ def generate(solutions_dir: Path | str, out_dir: Path | str, tasks: Iterable[str
 
 def load_tasks(config_path: Path | str) -> set[str]:
     """Read the selected task keys, ``[stubs] tasks = [...]``, from the release config."""
+    from .config import ConfigError, read_toml
+
     path = Path(config_path)
     try:
-        with path.open("rb") as fh:
-            config = tomllib.load(fh)
-    except FileNotFoundError:
-        raise StubgenError(f"{path}: release config not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StubgenError(f"{path}: not valid TOML ({exc})") from None
+        config = read_toml(path)
+    except ConfigError as exc:
+        raise StubgenError(str(exc)) from None
     tasks = config.get("stubs", {}).get("tasks") if isinstance(config.get("stubs"), dict) else None
     if not isinstance(tasks, list) or not all(isinstance(t, str) and t.strip() for t in tasks):
         raise StubgenError(

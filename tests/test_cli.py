@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, demo
+from autograder import cli, demo, stubgen
 from autograder.config import REPO_ROOT, load_config
 from autograder.course import open_gradebook
 from autograder.recorder import Row
@@ -227,3 +227,16 @@ def test_a_second_grade_run_skips_unchanged_submissions_and_says_so(tmp_path, ca
     assert any(line.startswith("ann") for line in second.splitlines())  # still in the table
     assert cli.main([*argv, "--force"]) == 0
     assert "Graded 1 submission(s)" in capsys.readouterr().out
+
+
+def test_a_missing_or_broken_config_is_one_clear_error_from_every_command(tmp_path, capsys):
+    broken = tmp_path / "release.toml"
+    broken.write_text("[stubs\ntasks = 1\n", encoding="utf-8")
+    missing = tmp_path / "nowhere.toml"
+    for path, words in ((broken, "not valid TOML"), (missing, "release config not found")):
+        assert cli.main(["grade", str(tmp_path), "--out", str(tmp_path / "out"),
+                         "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("grade: error: ") and str(path) in err and words in err
+        with pytest.raises(stubgen.StubgenError, match=words):  # the same reader, same words
+            stubgen.load_tasks(path)

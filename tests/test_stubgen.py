@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from autograder import stubgen
+from autograder.config import read_toml
 from autograder.stubgen import (
     HEADER_PREFIX,
     MarkerError,
@@ -545,8 +546,7 @@ def test_release_config():
     assert "layers.batchnorm_forward" in tasks
     assert not any(task.startswith(("layers.affine", "layers.relu", "layers.dropout", "optim."))
                    for task in tasks), "given code is not a task"
-    with CONFIG.open("rb") as fh:
-        assert stubgen.tomllib.load(fh)["assignment"]["name"] == "normalization"
+    assert read_toml(CONFIG)["assignment"]["name"] == "normalization"
 
 
 # --------------------------------------------------------------------------------------------------
