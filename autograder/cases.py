@@ -1303,6 +1303,16 @@ def select_checks(config: GradingConfig) -> list[Check]:
             for c in all_checks() if any(_selected(k, config.tasks) for k in c.release_keys)]
 
 
+def points_per_grade_id(config: GradingConfig) -> dict[str, float]:
+    """Points of each autograded notebook cell (grade_id -> points): the sum of the points of
+    the selected checks that credit it. The one computation of it: the release writes it into
+    the cells, the notebook builders into their sources."""
+    points: dict[str, float] = {}
+    for check in select_checks(config):
+        points[check.grade_id] = points.get(check.grade_id, 0.0) + float(check.points)
+    return points
+
+
 def ungraded_tasks(config: GradingConfig) -> list[str]:
     """Selected tasks that no check grades (worth a warning to the instructor)."""
     keys = {k for c in all_checks() for k in c.release_keys}

@@ -105,13 +105,9 @@ def configured_points(config: GradingConfig) -> dict[str, float] | None:
     except ImportError:
         return None
     try:
-        checks = cases.select_checks(config)
+        return cases.points_per_grade_id(config)
     except ValueError as exc:  # a [points] name that is no check
         raise ReleaseError(f"{config.path or 'config'}: {exc}") from None
-    points: dict[str, float] = {}
-    for check in checks:
-        points[check.grade_id] = points.get(check.grade_id, 0.0) + float(check.points)
-    return points
 
 
 def _is_autograded(cell: dict) -> bool:

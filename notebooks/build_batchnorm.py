@@ -39,7 +39,7 @@ import nbformat
 NOTEBOOK = Path(__file__).resolve().parent / "BatchNormalization.ipynb"
 
 sys.path.insert(0, str(NOTEBOOK.parent.parent))  # the repo root, for the autograder package
-from autograder.cases import select_checks  # noqa: E402
+from autograder.cases import points_per_grade_id  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 
 
@@ -47,9 +47,7 @@ def _points_per_grade_id() -> dict[str, float]:
     """Points of each autograded cell: the sum of the points of the checks that credit it, so
     the notebook and the grader cannot disagree (one source: autograder/cases.py + release.toml).
     """
-    totals: dict[str, float] = {}
-    for check in select_checks(load_config()):
-        totals[check.grade_id] = totals.get(check.grade_id, 0.0) + check.points
+    totals = points_per_grade_id(load_config())
     return {k: int(v) if float(v).is_integer() else v for k, v in totals.items()}
 
 

@@ -37,7 +37,7 @@ import build_batchnorm as _bn  # noqa: E402
 NOTEBOOK = Path(__file__).resolve().parent / "FrameworkParity.ipynb"
 
 sys.path.insert(0, str(NOTEBOOK.parent.parent))  # the repo root, for the autograder package
-from autograder.cases import select_checks  # noqa: E402
+from autograder.cases import points_per_grade_id  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 
 GRADE_ID = "framework_conventions"
@@ -49,11 +49,8 @@ QUESTION_POINTS = 2
 def _graded_points() -> float | int | None:
     """Points of the autograded cell: the sum of the points of the checks that credit
     ``framework_conventions`` under the release config, or None when no check does."""
-    total, found = 0.0, False
-    for check in select_checks(load_config()):
-        if check.grade_id == GRADE_ID:
-            total, found = total + check.points, True
-    if not found:
+    total = points_per_grade_id(load_config()).get(GRADE_ID)
+    if total is None:
         return None
     return int(total) if float(total).is_integer() else total
 

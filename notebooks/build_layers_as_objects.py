@@ -5,8 +5,9 @@ Keras-like API of ``assignment/nn.py`` (``Model``, ``Dense``, ``BatchNorm``, ``L
 ``Dropout``, ``Adam``, ``epoch_solver``). It follows the conventions of ``build_batchnorm.py``
 (see its docstring) and takes from it what must not drift apart: the setup and data cells
 (verbatim, so every notebook finds the kit, handles Colab and reads ``NORMLAB_FAST`` the same
-way), the nbgrader metadata and the points of the autograded cells (the sum of the points of the
-grader's checks per grade_id, ``autograder.cases.select_checks``). Edit the cells here, then run::
+way), the nbgrader metadata and the points of the autograded cells (the sum of the points of
+the grader's checks per grade_id, ``autograder.cases.points_per_grade_id``). Edit the cells
+here, then run::
 
     .venv/bin/python notebooks/build_layers_as_objects.py           # rewrite the notebook
     .venv/bin/python notebooks/build_layers_as_objects.py --check   # exit 1 if out of date
