@@ -24,6 +24,7 @@ __all__ = [
     "eval_numerical_gradient_array",
     "grad_check_sparse",
     "rel_error",
+    "relative_errors",
     "check_gradient",
 ]
 
@@ -158,12 +159,31 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, *, 
         fxph, fxmh = _centered_difference(f, x, ix, h)
         numerical = float((fxph - fxmh) / (2 * h))
         analytic = float(np.asarray(analytic_grad)[ix])
-        err = abs(numerical - analytic) / max(1e-8, abs(numerical) + abs(analytic))
+        err = float(relative_errors(numerical, analytic))
         worst = max(worst, err)
         if verbose:
             print(f"{_index_str(ix)} numerical: {numerical:.6g} analytic: {analytic:.6g}, "
                   f"relative error: {err:.2e}")
     return worst
+
+
+def relative_errors(x, y, floor=1e-8):
+    """Element-wise relative errors ``|x - y| / max(floor, |x| + |y|)``: the one definition of a
+    relative error in the kit (`rel_error`, `check_gradient`, `grad_check_sparse` and the
+    self-checks use it).
+
+    Args:
+        x, y: arrays of the same (or broadcastable) shape, or scalars.
+        floor: the smallest denominator, so that two values that are both about zero do not make
+            a large error out of rounding noise (pass a multiple of the gradient's scale).
+
+    Returns:
+        A float64 array of the broadcast shape, each element in ``[0, 1]`` (``nan`` where either
+        input is ``nan``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return np.abs(x - y) / np.maximum(floor, np.abs(x) + np.abs(y))
 
 
 def rel_error(x, y):
@@ -175,9 +195,7 @@ def rel_error(x, y):
     Returns:
         A Python float in ``[0, 1]`` (``nan`` if either input holds a ``nan``).
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+    return float(np.max(relative_errors(x, y)))
 
 
 def check_gradient(name, analytic, numeric, tol=1e-7, zero_tol=1e-9):
@@ -220,7 +238,7 @@ def check_gradient(name, analytic, numeric, tol=1e-7, zero_tol=1e-9):
         return 0.0
 
     with np.errstate(invalid="ignore"):
-        errors = np.abs(analytic - numeric) / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
+        errors = relative_errors(analytic, numeric)
     errors[(np.abs(analytic) <= zero_tol) & (np.abs(numeric) <= zero_tol)] = 0.0
     not_finite = ~(np.isfinite(analytic) & np.isfinite(numeric))
     if not_finite.any():

@@ -12,6 +12,7 @@ from solutions.gradient_check import (
     eval_numerical_gradient_array,
     grad_check_sparse,
     rel_error,
+    relative_errors,
 )
 
 pytestmark = pytest.mark.given
@@ -187,6 +188,15 @@ def test_rel_error_basic_cases():
     # below the 1e-8 floor the denominator is clamped
     assert rel_error(1e-10, 0.0) == pytest.approx(1e-2)
     assert isinstance(rel_error(np.ones(2), np.ones(2)), float)
+
+
+def test_relative_errors_element_by_element_with_a_floor():
+    x, y = np.array([1.0, 0.0, 0.0]), np.array([3.0, 0.0, 1e-9])
+    # 2 / 4; 0 / 1e-8; 1e-9 / 1e-8 (the default floor)
+    np.testing.assert_allclose(relative_errors(x, y), [0.5, 0.0, 0.1], rtol=1e-12)
+    # a floor of 1 (say, the gradient's scale) turns the tiny difference into a tiny error
+    np.testing.assert_allclose(relative_errors(x, y, floor=1.0), [0.5, 0.0, 1e-9], rtol=1e-12)
+    assert relative_errors(np.ones((2, 3)), 1.0).shape == (2, 3)
 
 
 # --- check_gradient ------------------------------------------------------------------------

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from solutions.data_utils import get_CIFAR10_data
-from solutions.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from solutions.gradient_check import (
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    relative_errors,
+)
 from solutions.layers import softmax_loss
 from solutions.nn import (
     SGD,
@@ -29,9 +33,7 @@ def rel_error(analytic, numeric, scale=None, floor=1e-6):
     the largest element of the two gradients)."""
     if scale is None:
         scale = max(np.abs(numeric).max(), np.abs(analytic).max(), 1e-12)
-    floor = floor * scale
-    return float(np.max(np.abs(analytic - numeric)
-                        / np.maximum(np.abs(analytic) + np.abs(numeric), floor)))
+    return float(np.max(relative_errors(analytic, numeric, floor=floor * scale)))
 
 
 def assert_layer_gradients(layer, x, seed=0, mode="train"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradient_check import eval_numerical_gradient_array
+from ..gradient_check import eval_numerical_gradient_array, relative_errors
 from .core import SKIP, Fatal, Own, Step, describe_exception
 
 #: Largest accepted error of an analytic gradient (see `gradient_error` for the measure).
@@ -89,10 +89,7 @@ def gradient_error(analytic, numeric, scale):
     mathematically zero (for example b1 in front of a batch norm) come out of the numerical
     difference as rounding noise, and the floor keeps that noise from counting as an error.
     """
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numeric, dtype=np.float64)
-    floor = max(1e-5 * scale, 1e-12)
-    return float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)))
+    return float(np.max(relative_errors(analytic, numeric, floor=max(1e-5 * scale, 1e-12))))
 
 
 def compare_gradient(name, analytic, numeric, scale, hint=""):
