@@ -404,21 +404,12 @@ def size_text(n: int) -> str:
 
 
 def report(limits: Limits) -> list[str]:
-    """Lines for the grader's output: the isolation of each job, what is capped per job and by
-    which mechanism, what is not and why (also removes what killed graders left, and says so)."""
-    from autograder import sandbox
-
+    """Lines for the grader's output: what is capped per job and by which mechanism, what is
+    not and why (also removes what killed graders left, and says so). The isolation of each
+    child is `sandbox.isolation_summary`'s line."""
     found = support()
     removed = _sweep_once()
-    isolation = os.environ.get("NORMLAB_SANDBOX_ISOLATION", "auto")
-    if isolation == "auto":
-        isolation = sandbox.default_isolation()
-    lines = [f"sandbox: isolation {isolation}" + {
-        "namespaces": " (a uid of its own per child; private mount, network, IPC and UTS "
-                      "namespaces)",
-        "rlimits": " (a uid of its own per child)" if os.geteuid() == 0 else
-                   " as the grader's own user: guards against accidents, not cheating",
-        "bwrap": " (bubblewrap)"}.get(isolation, "")]
+    lines = []
     caps, missing = [], []
     where = f"cgroup {found.cgroup}" if found.cgroup else ""
     if found.memory:

@@ -42,7 +42,6 @@ import re
 import shutil
 import stat
 import string
-import sys
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -571,10 +570,3 @@ def build_release(
         files=files,
         seconds=time.perf_counter() - started,
     )
-
-
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - thin wrapper, see cli.py
-    from .cli import main as cli_main
-
-    return cli_main(["release", *(sys.argv[1:] if argv is None else argv)])
-

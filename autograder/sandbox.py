@@ -399,6 +399,20 @@ def default_isolation() -> str:
     return "namespaces" if namespaces_available() else "rlimits"
 
 
+def isolation_summary() -> str:
+    """One line for the grader's output: the isolation every child gets here, and what it means
+    (``NORMLAB_SANDBOX_ISOLATION`` or, unset, `default_isolation`)."""
+    isolation = os.environ.get("NORMLAB_SANDBOX_ISOLATION", "auto")
+    if isolation == "auto":
+        isolation = default_isolation()
+    return f"sandbox: isolation {isolation}" + {
+        "namespaces": " (a uid of its own per child; private mount, network, IPC and UTS "
+                      "namespaces)",
+        "rlimits": " (a uid of its own per child)" if os.geteuid() == 0 else
+                   " as the grader's own user: guards against accidents, not cheating",
+        "bwrap": " (bubblewrap)"}.get(isolation, "")
+
+
 @functools.lru_cache(maxsize=1)
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)

@@ -224,11 +224,12 @@ def shared_uid_warning(env: dict | None = None) -> str | None:
 
 
 def isolation_report(config: GradingConfig) -> list[str]:
-    """The lines of `containment.report` for this process (a Dask worker runs this too)."""
-    from . import containment
+    """The isolation of the children and the totals per job in force for this process (a Dask
+    worker runs this too): `sandbox.isolation_summary` and `containment.report`."""
+    from . import containment, sandbox
 
     try:
-        return containment.report(config.limits)
+        return [sandbox.isolation_summary(), *containment.report(config.limits)]
     except Exception as exc:  # noqa: BLE001 - a report must not stop the grading
         return [f"sandbox: cannot tell the isolation in force ({type(exc).__name__}: {exc})"]
 
