@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .layouts import STUDENT_ID_RE  # noqa: F401 - student ids: folder names, gradebook keys
+from .containment import size_text
+from .runner import MAX_SOURCE_BYTES
 
 #: Skipped quietly wherever they are: caches and OS litter.
 _LITTER_DIRS = {"__pycache__", ".ipynb_checkpoints", "__MACOSX", ".git", ".venv", "venv"}
@@ -54,7 +56,8 @@ class IntakeLimits:
     max_entries: int = 5000
     max_total_bytes: int = 300 * 2**20
     max_file_bytes: int = 100 * 2**20
-    max_package_file_bytes: int = 2 * 2**20  # one .py file of assignment/
+    # one .py file of assignment/: the runner's limit, so that what intake accepts is graded
+    max_package_file_bytes: int = MAX_SOURCE_BYTES
 
 
 @dataclass
@@ -584,7 +587,8 @@ def prepare(
                 continue
             if path.stat().st_size > limits.max_package_file_bytes:
                 sub.problems.append(f"assignment/{rel.as_posix()} is larger than "
-                                    f"{limits.max_package_file_bytes} bytes and was not graded")
+                                    f"{size_text(limits.max_package_file_bytes)} and was not "
+                                    f"graded")
                 continue
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target / rel)

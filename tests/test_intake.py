@@ -282,6 +282,20 @@ def test_folder_symlinks_are_not_followed(tmp_path):
         sub.cleanup()
 
 
+def test_a_source_file_too_big_to_grade_is_said_at_intake(tmp_path):
+    """1.5 MiB: above the runner's copy limit (1 MiB). It used to pass intake (2 MiB) and then be
+    left out of the child with only a log line."""
+    folder = write_submission(tmp_path / "subs" / "fay", released_notebook())
+    (folder / "assignment" / "layers.py").write_text("#" * (3 * 2**19), encoding="utf-8")
+    sub = prepare("fay", folder, (NB,), {NB: released_notebook()})
+    try:
+        assert any(p.startswith("assignment/layers.py is larger than") and "not graded" in p
+                   for p in sub.problems), sub.problems
+        assert not (sub.workdir / "assignment" / "layers.py").exists()
+    finally:
+        sub.cleanup()
+
+
 # --------------------------------------------------------------------------------------------------
 # Notebooks
 # --------------------------------------------------------------------------------------------------
