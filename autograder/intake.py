@@ -35,8 +35,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .layouts import STUDENT_ID_RE  # noqa: F401 - student ids: folder names, gradebook keys
 from .containment import size_text
+from .layouts import STUDENT_ID_RE  # noqa: F401 - student ids: folder names, gradebook keys
 from .runner import MAX_SOURCE_BYTES
 
 #: Skipped quietly wherever they are: caches and OS litter.
