@@ -7,8 +7,9 @@ The modules by role (the trust boundary runs between the first group and all the
   package), ``standins.py`` (trusted stand-ins for upstream tasks; its recording half runs in the
   parent).
 * **Start and contain the children**: ``sandbox.py`` (one untrusted script, with limits, uids and
-  namespaces), ``containment.py`` and ``cgroups.py`` (totals per job), ``runner.py`` (probe
-  calls in children, plain arrays back), ``scheduler.py`` (this process, workers or Dask).
+  namespaces), ``containment.py`` and ``cgroups.py`` (totals per job), ``linux.py`` (the libc
+  calls and flags both use), ``runner.py`` (probe calls in children, plain arrays back),
+  ``scheduler.py`` (this process, workers or Dask).
 * **Judge**, in the trusted parent: ``cases.py`` (the checks, their inputs and scoring),
   ``mistakes.py`` (named wrong implementations), ``references.py`` (the hidden reference cases),
   ``job.py`` (one submission in, a `results.SubmissionResult` out).

@@ -55,7 +55,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import cgroups
+from autograder import cgroups, linux
 from autograder.config import Limits
 
 __all__ = ["ENV", "OOM_SCORE_ADJ", "Job", "Support", "remove_scratch_files", "remove_tree",
@@ -65,10 +65,7 @@ ENV = "NORMLAB_CONTAINMENT"  # "auto" (default) or "off"
 JOB_DIR_PREFIX = "normlab-job-"
 OOM_SCORE_ADJ = 1000
 OUTPUT_GRACE = 64 * 1024  # what a child may still print once the job's output is used up
-#: World-writable places a child can reach in "rlimits" mode (masked in "namespaces" mode).
-SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _NAME = re.compile(r"(\d+)-(\d+)-[0-9A-Za-z_]+")
-_MNT_DETACH = 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,25 +190,16 @@ def _usable_controllers(version: str, parents: dict[str, Path], ours: bool
 # The job folder
 
 
-@functools.lru_cache(maxsize=1)
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                           ctypes.c_char_p]
-    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    return libc
-
-
 def _mount_tmpfs(path: str, size: int, inodes: int) -> None:
     options = f"size={int(size)},nr_inodes={int(inodes)},mode=0700,uid=0,gid=0"
-    if _libc().mount(b"tmpfs", path.encode(), b"tmpfs", 2 | 4,  # nosuid, nodev
-                     options.encode()) != 0:
+    if linux.libc().mount(b"tmpfs", path.encode(), b"tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+                          options.encode()) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), path)
 
 
 def _unmount(path: str) -> None:
-    if _libc().umount2(path.encode(), _MNT_DETACH) != 0:
+    if linux.libc().umount2(path.encode(), linux.MNT_DETACH) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), path)
 
@@ -235,7 +223,7 @@ def remove_tree(root: Path) -> None:
 def remove_scratch_files(uid: int) -> None:
     """Remove what ``uid`` left at the top of the world-writable scratch directories (for a
     uid a child had to itself, after its processes are gone; "rlimits" mode as root)."""
-    for directory in SCRATCH_DIRS:
+    for directory in linux.SCRATCH_DIRS:
         with contextlib.suppress(OSError), os.scandir(directory) as entries:
             for entry in entries:
                 with contextlib.suppress(OSError):

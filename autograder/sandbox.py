@@ -89,7 +89,6 @@ workdir as hostile: it is written by student code.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import errno
 import fcntl
@@ -110,9 +109,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import containment
+from autograder import containment, linux
 from autograder.config import Limits
 from autograder.containment import size_text as _size
+from autograder.linux import check
 
 __all__ = [
     "ISOLATIONS",
@@ -137,8 +137,6 @@ DEFAULT_UID_RANGE = (60578, 61183)
 #: that worker processes of the same machine never hand out the same uid twice.
 UID_LOCK_DIR = "/run/normlab-sandbox-uids"
 
-# Directories every user may write to: masked in "namespaces" mode.
-SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 # Never covered by a mask: the child needs them to run at all.
 SYSTEM_DIRS = ("/", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc",
                "/proc", "/sys", "/dev")
@@ -147,20 +145,8 @@ SYSTEM_DIRS = ("/", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbi
 # Python installation, not where the grader keeps solutions, courses, gradebooks or other
 # repositories (a second checkout of the course repository, say).
 
-# Linux constants (not exposed by the os module on Python 3.11).
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWUTS = 0x04000000
-_CLONE_NEWIPC = 0x08000000
-_CLONE_NEWNET = 0x40000000
-_MS_RDONLY = 1
-_MS_NOSUID = 2
-_MS_NODEV = 4
-_MS_NOEXEC = 8
-_MS_REMOUNT = 32
-_MS_BIND = 4096
-_MS_REC = 16384
-_MS_PRIVATE = 1 << 18
-_PR_SET_NO_NEW_PRIVS = 38
+# The namespaces a child gets of its own in "namespaces" mode: mounts, network, IPC, hostname.
+_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 # Mount option of the child's own /proc: the /proc/<pid> directories of other uids' processes
 # (the grader, other jobs) are closed to the child, command lines and statuses included.
 _PROC_OPTIONS = (b"hidepid=1",)
@@ -381,10 +367,10 @@ def namespaces_available() -> bool:
     """True when running as root and the kernel lets us create mount+network namespaces."""
     if os.geteuid() != 0 or not sys.platform.startswith("linux"):
         return False
-    libc = _libc()
+    libc = linux.libc()
 
     def probe():
-        if libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS) != 0:
+        if libc.unshare(_NAMESPACES) != 0:
             os._exit(3)
 
     try:
@@ -411,17 +397,6 @@ def isolation_summary() -> str:
         "rlimits": " (a uid of its own per child)" if os.geteuid() == 0 else
                    " as the grader's own user: guards against accidents, not cheating",
         "bwrap": " (bubblewrap)"}.get(isolation, "")
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                           ctypes.c_char_p]
-    libc.unshare.argtypes = [ctypes.c_int]
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                           ctypes.c_ulong]
-    return libc
 
 
 # ----------------------------------------------------------------------------------------------
@@ -521,7 +496,7 @@ def _mask_plan(keeps: list[str], hide: Sequence[str], uid: int, gid: int
         blocked = _first_blocked_dir(k, uid, gid)
         if blocked is not None:
             masks.add(blocked)
-    for h in [*hide, *SCRATCH_DIRS, *_top_level_dirs()]:
+    for h in [*hide, *linux.SCRATCH_DIRS, *_top_level_dirs()]:
         h = os.path.abspath(h)
         if os.path.isdir(h) and not os.path.islink(h):
             masks.add(h)
@@ -535,7 +510,7 @@ def _mask_plan(keeps: list[str], hide: Sequence[str], uid: int, gid: int
         inner = _outermost([k for k in keeps if _is_within(k, m) and k != m])
         # scratch directories inside this one stay, empty (/var/tmp inside /var, say); other
         # covered directories inside it just vanish with it
-        nested = sorted(n for n in masks if n in SCRATCH_DIRS and _is_within(n, m) and n != m
+        nested = sorted(n for n in masks if n in linux.SCRATCH_DIRS and _is_within(n, m) and n != m
                         and not any(_is_within(n, k) for k in inner))
         plan.append((m, inner, nested))
     return plan
@@ -555,20 +530,14 @@ def _set_limit(which: int, value: int) -> None:
 def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
                   plan: list[tuple[str, list[str]]] | None, errfd: int,
                   join_fds: Sequence[int] = ()):
-    libc = _libc()
+    libc = linux.libc()
     cpu_soft = max(1, int(limits.cpu_seconds))
     top_files = _top_level_files() if plan is not None else []
 
-    def check(rc: int, what: str) -> None:
-        if rc != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, f"{what}: {os.strerror(e)}")
-
     def setup_namespaces() -> None:
-        check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS),
-              "unshare")
-        check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "make / private")
-        tmpfs_flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+        check(libc.unshare(_NAMESPACES), "unshare")
+        check(libc.mount(None, b"/", None, linux.MS_REC | linux.MS_PRIVATE, None), "make / private")
+        tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
         for target, inner, nested in plan:
             if not os.path.isdir(target):
                 continue  # already hidden by an outer mask
@@ -597,14 +566,16 @@ def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
                 else:
                     os.close(os.open(k, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
                 check(libc.mount(f"/proc/self/fd/{fd}".encode(), k.encode(), None,
-                                 _MS_BIND | _MS_REC, None), f"bind {k}")
+                                 linux.MS_BIND | linux.MS_REC, None), f"bind {k}")
                 os.close(fd)
-            check(libc.mount(None, target.encode(), None, _MS_REMOUNT | _MS_RDONLY | tmpfs_flags,
-                             None), f"read-only {target}")
+            check(libc.mount(None, target.encode(), None,
+                             linux.MS_REMOUNT | linux.MS_RDONLY | tmpfs_flags, None),
+                  f"read-only {target}")
         for path in top_files:  # a stray file at the top (a key, a note): empty for the child
-            check(libc.mount(b"/dev/null", path.encode(), None, _MS_BIND, None),
+            check(libc.mount(b"/dev/null", path.encode(), None, linux.MS_BIND, None),
                   f"cover {path}")
-            libc.mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)
+            libc.mount(None, path.encode(), None,
+                       linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY, None)
         # A /proc of its own where other users' processes (the grader, other jobs) show no
         # command line or status. Best effort: without it /proc still closes other uids'
         # environ, cwd, fd and mem files to the child.
@@ -635,7 +606,7 @@ def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
             _set_limit(resource.RLIMIT_FSIZE, int(limits.max_file_bytes))
             _set_limit(resource.RLIMIT_NOFILE, int(limits.max_open_files))
             _set_limit(resource.RLIMIT_NPROC, int(limits.max_processes))
-            check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+            check(libc.prctl(linux.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
             if drop is not None:
                 uid, gid = drop
                 os.setgroups([])
