@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import cases
@@ -39,18 +40,24 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
     if not submission_dir.is_dir():
         raise NotADirectoryError(f"{submission_dir} is not a directory (an intake problem)")
 
-    problem = package_problem(submission_dir, sorted({t.split(".", 1)[0] for t in config.tasks}))
+    selected = cases.select_checks(config)
+    problem = package_problem(submission_dir, graded_modules(selected))
     if problem is not None:
-        checks = zero_results(cases.select_checks(config), problem)
+        checks = zero_results(selected, problem)
         return SubmissionResult(student, checks, [problem], time.perf_counter() - start)
 
     plan = cases.plan(config, student)
     outcomes = run_probes(submission_dir, plan.calls, config.limits)
     checks = plan.evaluate(outcomes)
-    # The modules the selected checks grade, from their task keys ("fc_net.FullyConnectedNet...").
-    modules = sorted({k.split(".", 1)[0] for c in plan.checks for k in c.release_keys})
-    return SubmissionResult(student, checks, package_notes(submission_dir / PACKAGE, modules),
+    return SubmissionResult(student, checks,
+                            package_notes(submission_dir / PACKAGE, graded_modules(plan.checks)),
                             time.perf_counter() - start)
+
+
+def graded_modules(checks: list[cases.Check]) -> list[str]:
+    """The modules of assignment/ that ``checks`` grade, from their task keys
+    (``"fc_net.FullyConnectedNet.loss"`` -> ``"fc_net"``), sorted."""
+    return sorted({k.split(".", 1)[0] for c in checks for k in c.release_keys})
 
 
 def zero_results(checks: list[cases.Check], reason: str) -> list[CheckResult]:
@@ -59,14 +66,14 @@ def zero_results(checks: list[cases.Check], reason: str) -> list[CheckResult]:
             for c in checks]
 
 
-def _expected_contents(modules: list[str]) -> str:
+def _expected_contents(modules: Sequence[str]) -> str:
     edited = ", ".join(f"{m}.py" for m in modules) or "the files that hold your tasks"
     return (f"The grader looks for the folder {PACKAGE}/ from the release at the top level of "
             f"your submission, beside the notebooks: your edited copies of {edited}, with "
             f"__init__.py and the other given files, unrenamed.")
 
 
-def package_problem(submission_dir: Path, modules: list[str] = ()) -> str | None:
+def package_problem(submission_dir: Path, modules: Sequence[str] = ()) -> str | None:
     """Why ``submission_dir/assignment`` cannot be graded at all, or None. ``modules``: the
     names of the modules that hold the release's tasks (``["fc_net", "layers", ...]``)."""
     path = submission_dir / PACKAGE
@@ -79,13 +86,13 @@ def package_problem(submission_dir: Path, modules: list[str] = ()) -> str | None
             where = (f" There is a folder {found}/ deeper inside: move it to the top level "
                      f"(zip the contents of your release folder, not the folder around it).")
         return (f"{PACKAGE}/ was not found in your submission.{where} "
-                f"{_expected_contents(list(modules))}")
+                f"{_expected_contents(modules)}")
     if stat.S_ISLNK(st.st_mode):
         return (f"{PACKAGE} in your submission is a symbolic link, which the grader does not "
-                f"follow. {_expected_contents(list(modules))}")
+                f"follow. {_expected_contents(modules)}")
     if not stat.S_ISDIR(st.st_mode):
         return (f"{PACKAGE} in your submission is a file, not a folder. "
-                f"{_expected_contents(list(modules))}")
+                f"{_expected_contents(modules)}")
     return None
 
 

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "autograder" / "release.toml"
+from .config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, read_toml
+
 DEFAULT_SOLUTIONS = REPO_ROOT / "solutions"
 DEFAULT_OUT = REPO_ROOT / "assignment"
 
@@ -544,8 +544,6 @@ def generate(solutions_dir: Path | str, out_dir: Path | str, tasks: Iterable[str
 
 def load_tasks(config_path: Path | str) -> set[str]:
     """Read the selected task keys, ``[stubs] tasks = [...]``, from the release config."""
-    from .config import ConfigError, read_toml
-
     path = Path(config_path)
     try:
         config = read_toml(path)
