@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from solutions import checks
+from tests.job_helpers import MISTAKE_PATCHES
 
 pytestmark = pytest.mark.given
 
@@ -24,7 +25,8 @@ SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 _BN_DOWNSTREAM = ("batchnorm_backward", "batchnorm_backward_alt", "affine_norm_relu",
                   "fc_net_batchnorm", "spatial_batchnorm", "nn_batchnorm", "nn_model")
 
-#: name -> (patches [(file, old, new)], the task to blame, what its report says, the tasks
+#: name -> (patches [(file, old, new)] (tests.job_helpers.MISTAKE_PATCHES where the grader tests
+#: plant the same mistake), the task to blame, what its report says, the tasks
 #: that must wait for it)
 MISTAKES = {
     "unbiased_variance": (
@@ -32,8 +34,7 @@ MISTAKES = {
           "var = np.var(x, axis=0, ddof=1)")],
         "batchnorm_forward", "you used the unbiased variance (ddof=1", _BN_DOWNSTREAM),
     "eps_outside_sqrt": (
-        [("layers.py", "inv_std = 1.0 / np.sqrt(var + eps)",
-          "inv_std = 1.0 / (np.sqrt(var) + eps)")],
+        MISTAKE_PATCHES["eps_outside_sqrt"][1],
         "batchnorm_forward", "you added eps outside the square root", _BN_DOWNSTREAM),
     "layernorm_eps_outside_sqrt": (
         [("layers.py", 'var = np.einsum("nd,nd->n", xc, xc)[:, None] / D\n'
@@ -55,11 +56,7 @@ MISTAKES = {
         "affine_norm_relu", "out has negative values: finish with relu_forward",
         ("fc_net_batchnorm", "fc_net_layernorm")),
     "nn_grads_before_activation": (
-        [("nn.py", 'dx, self.grads["gamma"], self.grads["beta"] = batchnorm_backward_alt(da, '
-                   "self.cache)",
-          'dx, _, _ = batchnorm_backward_alt(da, self.cache)\n'
-          '        _, self.grads["gamma"], self.grads["beta"] = batchnorm_backward_alt(dout, '
-          "self.cache)")],
+        MISTAKE_PATCHES["nn_grads_before_activation"][1],
         "nn_batchnorm", "dgamma and dbeta come from dout, before the ReLU", ("nn_model",)),
     "nn_model_key_error": (
         [("nn.py", '            dout = layer.backward(dout)\n            if "W" in layer.params:',
@@ -79,12 +76,10 @@ MISTAKES = {
         [("framework.py", "return 1.0 - momentum", "return momentum")],
         "framework_conventions", "that is our momentum unchanged", ()),
     "keras_momentum_as_torch": (
-        [("framework.py", '{"momentum": float(bn_param.get("momentum", 0.9)),',
-          '{"momentum": 1.0 - float(bn_param.get("momentum", 0.9)),')],
+        MISTAKE_PATCHES["keras_momentum_as_torch"][1],
         "keras_conventions", "that is PyTorch's convention", ()),
     "keras_moving_variance_ones": (
-        [("framework.py", 'running_var = bn_param.get("running_var", np.zeros(D))',
-          'running_var = bn_param.get("running_var", np.ones(D))')],
+        MISTAKE_PATCHES["keras_moving_variance_ones"][1],
         "keras_conventions", "the moving averages must start at zeros", ()),
 }
 

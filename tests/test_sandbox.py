@@ -27,6 +27,7 @@ from autograder.sandbox import (
     namespaces_available,
     run_python,
 )
+from tests.processes import alive
 
 FAST = Limits(wall_seconds=5, cpu_seconds=5, memory_bytes=1 * 2**30)
 ROOT = os.geteuid() == 0
@@ -50,15 +51,6 @@ def run(job: Path, source: str, limits: Limits = FAST, args=(), **kwargs) -> San
     script.write_text(textwrap.dedent(source).lstrip())
     os.chmod(script, 0o644)
     return run_python(script, [str(a) for a in args], job / "work", limits, **kwargs)
-
-
-def alive(pid: int) -> bool:
-    """True for a live process (a zombie waiting to be reaped is dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 # ----------------------------------------------------------------------------------------------
