@@ -42,12 +42,15 @@ sys.path.insert(0, str(NOTEBOOK.parent.parent))  # the repo root, for the autogr
 from autograder.cases import points_per_grade_id  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 
+#: The release config (autograder/release.toml), read once for every builder.
+CONFIG = load_config()
+
 
 def _points_per_grade_id() -> dict[str, float]:
     """Points of each autograded cell: the sum of the points of the checks that credit it, so
     the notebook and the grader cannot disagree (one source: autograder/cases.py + release.toml).
     """
-    totals = points_per_grade_id(load_config())
+    totals = points_per_grade_id(CONFIG)
     return {k: int(v) if float(v).is_integer() else v for k, v in totals.items()}
 
 
@@ -55,7 +58,7 @@ def _points_per_grade_id() -> dict[str, float]:
 TASK_POINTS = _points_per_grade_id()
 QUESTION_POINTS = 2
 #: The assignment's name: the release folder students upload, and their zip's first word.
-ASSIGNMENT = load_config().assignment
+ASSIGNMENT = CONFIG.assignment
 #: The example of DRIVE_FOLDER, the release folder inside My Drive (as in the student README).
 DRIVE_EXAMPLE = f"cs231n/{ASSIGNMENT}"
 

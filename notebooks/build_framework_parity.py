@@ -36,30 +36,17 @@ import build_batchnorm as _bn  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parent / "FrameworkParity.ipynb"
 
-sys.path.insert(0, str(NOTEBOOK.parent.parent))  # the repo root, for the autograder package
-from autograder.cases import points_per_grade_id  # noqa: E402
-from autograder.config import load_config  # noqa: E402
-
 GRADE_ID = "framework_conventions"
 #: The release-config task keys of the two conversion functions (solutions/framework.py).
 FRAMEWORK_TASKS = ("framework.torch_momentum_from_normlab", "framework.torch_running_var")
 QUESTION_POINTS = 2
 
 
-def _graded_points() -> float | int | None:
-    """Points of the autograded cell: the sum of the points of the checks that credit
-    ``framework_conventions`` under the release config, or None when no check does."""
-    total = points_per_grade_id(load_config()).get(GRADE_ID)
-    if total is None:
-        return None
-    return int(total) if float(total).is_integer() else total
-
-
-CONFIG = load_config()
+CONFIG = _bn.CONFIG
 #: Whether the two conversions are student tasks (stubs) in this release, or given code.
 TASKS_SELECTED = any(task in CONFIG.tasks for task in FRAMEWORK_TASKS)
 #: Points of the autograded cell, None when the grader has no check for it (no cell then).
-GRADED_POINTS = _graded_points()
+GRADED_POINTS = _bn.TASK_POINTS.get(GRADE_ID)
 
 _cells: list = []
 _ids: set[str] = set()

@@ -32,7 +32,7 @@ NOTEBOOK = Path(__file__).resolve().parent / "KerasMNIST.ipynb"
 GRADE_ID = "keras_conventions"
 TASK = "framework.keras_batchnorm_from_normlab"
 #: Whether the conversion is a student task in this release (else it is given code to read).
-TASK_SELECTED = TASK in _bn.load_config().tasks
+TASK_SELECTED = TASK in _bn.CONFIG.tasks
 #: Points of the autograded cell (the checks crediting it), None when no check does: no cell then.
 GRADED_POINTS = _bn.TASK_POINTS.get(GRADE_ID)
 

@@ -143,7 +143,6 @@ def run_ours(data, momentum=0.9, eps=1e-5):
               "running_mean": bn_param["running_mean"], "running_var": bn_param["running_var"]}
     result["out (test mode)"] = test_mode(data, result["running_mean"], result["running_var"],
                                           eps)
-    result["bn_param"] = bn_param
     return result
 
 
@@ -259,6 +258,11 @@ def _max_diff(ours, theirs):
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a))), 1e-12))
 
 
+def _compare(want, got):
+    """{row: max difference} of two results over `ROWS`."""
+    return {r: _max_diff(want[r], got[r]) for r in ROWS}
+
+
 def three_way_parity(torch=None, keras=None, momentum=0.9, eps=1e-5, **data_args):
     """The relative difference (max |ours - framework| / max |ours|) of every row of ROWS,
     converted and naive, for each framework given.
@@ -288,9 +292,9 @@ def three_way_parity(torch=None, keras=None, momentum=0.9, eps=1e-5, **data_args
         want = dict(ours, running_var=predicted)
         want["out (test mode)"] = test_mode(data, converted["running_mean"],
                                             converted["running_var"], eps)
-        columns["PyTorch, converted"] = {r: _max_diff(want[r], converted[r]) for r in ROWS}
+        columns["PyTorch, converted"] = _compare(want, converted)
         naive = run_torch(torch, data, momentum, eps, 1.0)
-        columns["PyTorch, naive"] = {r: _max_diff(ours[r], naive[r]) for r in ROWS}
+        columns["PyTorch, naive"] = _compare(ours, naive)
     if keras is not None:
         config, weights = keras_batchnorm_from_normlab(data["gamma"], data["beta"],
                                                        {"momentum": momentum, "eps": eps})
@@ -298,9 +302,9 @@ def three_way_parity(torch=None, keras=None, momentum=0.9, eps=1e-5, **data_args
         want = dict(ours)
         want["out (test mode)"] = test_mode(data, converted["running_mean"],
                                             converted["running_var"], eps)
-        columns["Keras, converted"] = {r: _max_diff(want[r], converted[r]) for r in ROWS}
+        columns["Keras, converted"] = _compare(want, converted)
         naive = run_keras(keras, data, {})
-        columns["Keras, naive"] = {r: _max_diff(ours[r], naive[r]) for r in ROWS}
+        columns["Keras, naive"] = _compare(ours, naive)
     return columns
 
 
