@@ -9,7 +9,6 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +53,10 @@ def folder_bytes(root):
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    """The default synthetic set (5000 train / 1000 test, seed 0), written once; and its time."""
+    """The default synthetic set (5000 train / 1000 test, seed 0), written once."""
     root = tmp_path_factory.mktemp("synthetic") / "cifar-10-batches-py"
-    start = time.perf_counter()
     write_synthetic_cifar10(root)
-    return root, time.perf_counter() - start
+    return root
 
 
 @pytest.fixture
@@ -70,13 +68,13 @@ def no_env(monkeypatch):
 
 
 def test_writer_is_small(synthetic):  # its speed is no unit test's business (machines are noisy)
-    root, _ = synthetic
+    root = synthetic
     total = sum((root / name).stat().st_size for name in BATCH_FILES)
     assert total < 40e6
 
 
 def test_files_use_the_real_cifar10_layout(synthetic):
-    root, _ = synthetic
+    root = synthetic
     for name in BATCH_FILES:
         assert (root / name).read_bytes()[:2] == b"\x80\x02", f"{name} is not a protocol-2 pickle"
     sizes = []
@@ -104,7 +102,7 @@ def test_files_use_the_real_cifar10_layout(synthetic):
 
 
 def test_classes_are_balanced_and_images_vary(synthetic):
-    root, _ = synthetic
+    root = synthetic
     labels = np.concatenate([raw(root / f"data_batch_{i}")[b"labels"] for i in range(1, 6)])
     assert np.bincount(labels, minlength=10).tolist() == [500] * 10
     test = raw(root / "test_batch")
@@ -170,7 +168,7 @@ def test_command_line(tmp_path):
 
 
 def test_load_CIFAR_batch_matches_the_raw_layout(synthetic):
-    root, _ = synthetic
+    root = synthetic
     X, y = load_CIFAR_batch(root / "test_batch")
     d = raw(root / "test_batch")
     assert X.shape == (1000, 32, 32, 3)
@@ -185,7 +183,7 @@ def test_load_CIFAR_batch_matches_the_raw_layout(synthetic):
 
 
 def test_load_CIFAR10_round_trip(synthetic):
-    root, _ = synthetic
+    root = synthetic
     Xtr, ytr, Xte, yte = load_CIFAR10(root)
     assert Xtr.shape == (5000, 32, 32, 3)
     assert Xte.shape == (1000, 32, 32, 3)
@@ -205,13 +203,13 @@ def test_load_CIFAR10_round_trip(synthetic):
 
 
 def test_meta_names(synthetic):
-    root, _ = synthetic
+    root = synthetic
     assert load_CIFAR10_meta(root) == CIFAR10_NAMES
     assert data_utils.is_synthetic_cifar10(root)
 
 
 def test_get_CIFAR10_data_shapes_split_and_mean(synthetic):
-    root, _ = synthetic
+    root = synthetic
     d = get_CIFAR10_data(4000, 500, 300, cifar10_dir=root)
     expected = {
         "X_train": (4000, 3, 32, 32),
@@ -241,7 +239,7 @@ def test_get_CIFAR10_data_shapes_split_and_mean(synthetic):
 
 
 def test_get_CIFAR10_data_without_mean_subtraction(synthetic):
-    root, _ = synthetic
+    root = synthetic
     d = get_CIFAR10_data(100, 10, 10, subtract_mean=False, cifar10_dir=root)
     assert d["X_train"].min() >= 0
     assert d["X_train"].max() <= 255
@@ -255,13 +253,13 @@ def test_get_CIFAR10_data_without_mean_subtraction(synthetic):
     [((4990, 20, 10), "5000"), ((49000, 1000, 1000), "5000"), ((100, 10, 1001), "1000")],
 )
 def test_oversize_request_says_how_many_there_are(synthetic, sizes, available):
-    root, _ = synthetic
+    root = synthetic
     with pytest.raises(ValueError, match=f"only {available}"):
         get_CIFAR10_data(*sizes, cifar10_dir=root)
 
 
 def test_negative_size_is_rejected(synthetic):
-    root, _ = synthetic
+    root = synthetic
     with pytest.raises(ValueError, match="num_validation"):
         get_CIFAR10_data(100, -1, 10, cifar10_dir=root)
 
@@ -289,7 +287,7 @@ def test_incomplete_folder_names_the_missing_files(tmp_path):
 
 
 def test_default_folder_is_env_var_or_kit_datasets(monkeypatch, synthetic):
-    root, _ = synthetic
+    root = synthetic
     monkeypatch.delenv(ENV_VAR, raising=False)
     assert data_utils.KIT_ROOT == KIT_ROOT
     assert data_utils.default_cifar10_dir() == KIT_ROOT / "datasets" / "cifar-10-batches-py"
@@ -314,7 +312,7 @@ def copy_as_real(src, dest):
 
 
 def test_find_cifar10_prefers_real_data(tmp_path, synthetic, no_env, capsys):
-    root, _ = synthetic
+    root = synthetic
     real = tmp_path / "cifar-10-batches-py"
     copy_as_real(root, real)
     assert find_cifar10(datasets_dir=tmp_path) == (real, False)
@@ -340,7 +338,7 @@ def test_find_cifar10_falls_back_to_synthetic_and_reuses_it(tmp_path, no_env, ca
 
 
 def test_find_cifar10_honours_env_var(tmp_path, synthetic, monkeypatch, capsys):
-    root, _ = synthetic
+    root = synthetic
     monkeypatch.setenv(ENV_VAR, str(root))
     assert find_cifar10(datasets_dir=tmp_path) == (root, True)  # it is the synthetic set
     assert not (tmp_path / "synthetic-cifar-10-batches-py").exists()
@@ -351,7 +349,7 @@ def test_find_cifar10_honours_env_var(tmp_path, synthetic, monkeypatch, capsys):
 
 def test_synthetic_set_is_learnable_but_not_trivial(synthetic):
     """A nearest-class-mean and a softmax classifier (plain numpy) beat chance by far."""
-    root, _ = synthetic
+    root = synthetic
     d = get_CIFAR10_data(4000, 0, 1000, cifar10_dir=root)
     X = d["X_train"].reshape(4000, -1).astype(np.float64)
     Xt = d["X_test"].reshape(1000, -1).astype(np.float64)
