@@ -7,6 +7,7 @@ is a copy placed in a temporary kit folder, run from a different working directo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -45,6 +46,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+@contextlib.contextmanager
+def _serving(www: Path):
+    """Serve ``www`` on 127.0.0.1 in a thread; yield (base URL, the list of requested paths)."""
+    requests: list[str] = []
+    handler = partial(type("Handler", (_QuietHandler,), {"requests": requests}), directory=www)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Serve a small CIFAR-style archive on 127.0.0.1; yield a dict describing it."""
@@ -55,23 +70,15 @@ def served(tmp_path_factory):
     archive = www / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(src, arcname="cifar-10-batches-py")
-    requests: list[str] = []
-    handler = partial(type("Handler", (_QuietHandler,), {"requests": requests}), directory=www)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(www) as (base, requests):
         yield {
-            "url": f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz",
-            "missing_url": f"http://127.0.0.1:{server.server_address[1]}/no-such-file.tar.gz",
+            "url": f"{base}/cifar-10-python.tar.gz",
+            "missing_url": f"{base}/no-such-file.tar.gz",
             "archive": archive,
             "md5": hashlib.md5(archive.read_bytes()).hexdigest(),
             "src": src,
             "requests": requests,
         }
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -112,13 +119,9 @@ def run(datasets, url, md5, path=None, downloader=None, data_set="cifar10", args
     )
 
 
-def leftovers(datasets):
+def leftovers(datasets, done="cifar-10-batches-py"):
     """Everything in the datasets folder except the script and a finished data folder."""
-    return sorted(
-        p.name
-        for p in datasets.iterdir()
-        if p.name not in {"get_datasets.sh", "cifar-10-batches-py"}
-    )
+    return sorted(p.name for p in datasets.iterdir() if p.name not in {"get_datasets.sh", done})
 
 
 def assert_extracted(datasets, src):
@@ -290,23 +293,16 @@ def served_mnist(tmp_path_factory):
 
     www = tmp_path_factory.mktemp("served-mnist")
     write_synthetic_mnist(www / "mnist", 40, 20, seed=3)
-    requests: list[str] = []
-    handler = partial(type("Handler", (_QuietHandler,), {"requests": requests}), directory=www)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     names = list(MNIST_FILES.values())
-    try:
+    with _serving(www) as (base, requests):
         yield {
-            "url": f"http://127.0.0.1:{server.server_address[1]}/mnist",
+            "url": f"{base}/mnist",
             "src": www / "mnist",
             "names": names,
             "md5s": " ".join(hashlib.md5((www / "mnist" / n).read_bytes()).hexdigest()
                              for n in names),
             "requests": requests,
         }
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def run_mnist(datasets, url, md5s, downloader=None, args=None):
@@ -334,7 +330,7 @@ def test_mnist_download_verify_and_move_into_place(served_mnist, kit, downloader
     assert sorted(p.name for p in dest.iterdir()) == sorted(served_mnist["names"])
     for name in served_mnist["names"]:
         assert (dest / name).read_bytes() == (served_mnist["src"] / name).read_bytes()
-    assert [p.name for p in kit.iterdir() if p.name not in {"get_datasets.sh", "mnist"}] == []
+    assert leftovers(kit, done="mnist") == []
     assert "MNIST is ready" in proc.stdout
 
     from solutions.mnist import load_MNIST
@@ -354,7 +350,7 @@ def test_mnist_bad_checksum_names_the_file_and_keeps_nothing(served_mnist, kit):
     proc = run_mnist(kit, served_mnist["url"], " ".join(md5s))
     assert proc.returncode != 0
     assert "checksum mismatch" in proc.stderr and "t10k-images-idx3-ubyte.gz" in proc.stderr
-    assert sorted(p.name for p in kit.iterdir()) == ["get_datasets.sh"]
+    assert leftovers(kit, done="mnist") == [] and not (kit / "mnist").exists()
 
 
 def test_mnist_missing_file_on_the_server_fails_cleanly(served_mnist, kit, tmp_path):
@@ -365,7 +361,7 @@ def test_mnist_missing_file_on_the_server_fails_cleanly(served_mnist, kit, tmp_p
     assert proc.returncode != 0
     assert "could not download t10k-labels-idx1-ubyte.gz" in proc.stderr
     assert "offline" in proc.stderr
-    assert sorted(p.name for p in kit.iterdir()) == ["get_datasets.sh"]
+    assert leftovers(kit, done="mnist") == [] and not (kit / "mnist").exists()
 
 
 def test_mnist_files_put_by_hand_are_used_then_moved(served_mnist, kit):
