@@ -71,13 +71,13 @@ test: setup $(if $(filter 0,$(FRAMEWORKS)),,frameworks) lint
 	$(BIN)/python -m pytest
 
 stubs: setup
-	$(BIN)/python -m autograder.stubgen
+	$(BIN)/python -m autograder.authoring.stubgen
 
 synthetic-data: setup
 	$(BIN)/python -m solutions.synthetic_cifar datasets/synthetic-cifar-10-batches-py
 
 instructor: setup
-	$(BIN)/python -m autograder.instructor --out build/instructor
+	$(BIN)/python -m autograder.authoring.instructor --out build/instructor
 	@echo "Open the notebooks in build/instructor/notebooks/: every cell runs (NORMLAB_FAST=1 for a quick pass)."
 
 notebooks: setup

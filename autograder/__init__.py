@@ -1,26 +1,26 @@
-"""normlab's instructor side: building the release, grading submissions, recording grades.
+"""normlab's instructor side: build the release, grade the submissions, record the grades.
 
-The modules by role (the trust boundary runs between the first group and all the others):
+One subpackage per stage, and the trust boundary in the names (a folder called ``inside/`` holds
+the only code that runs in a sandboxed child, beside the student's; it imports nothing but the
+standard library and NumPy; everything else runs in the trusted parent):
 
-* **Run inside the sandbox**, beside the student's code (standard library and numpy only):
-  ``child.py`` (the child's script), ``probes.py`` (what each call does with the student's
-  package), ``standins.py`` (trusted stand-ins for upstream tasks; its recording half runs in the
-  parent).
-* **Start and contain the children**: ``sandbox.py`` (one untrusted script, with limits, uids and
-  namespaces), ``containment.py`` and ``cgroups.py`` (totals per job), ``linux.py`` (the libc
-  calls and flags both use), ``runner.py`` (probe calls in children, plain arrays back),
-  ``scheduler.py`` (this process, workers or Dask).
-* **Judge**, in the trusted parent: ``cases.py`` (the checks, their inputs and scoring),
-  ``mistakes.py`` (named wrong implementations), ``references.py`` (the hidden reference cases),
-  ``job.py`` (one submission in, a `results.SubmissionResult` out).
-* **Take submissions in**: ``intake.py`` (safe unzip, notebooks), ``layouts.py`` (whose file is
-  whose: plain, nbgrader, Canvas, Moodle).
-* **Record and report**: ``recorder.py`` (the only writer of grades), ``journal.py``,
-  ``feedback.py``, ``digest.py`` (what to fix first), ``results.py``, ``course.py`` (the
-  nbgrader course and gradebook).
-* **Build the release**: ``stubgen.py`` (assignment/ from solutions/), ``release.py`` (assemble
-  and scan for leaks), ``instructor.py``, ``templates/`` (files handed to students).
-* **Commands**: ``cli.py`` / ``__main__.py`` (``python -m autograder release|grade|check|
-  formgrader``), ``demo.py``, ``formgrader.py``, ``student_check.py``; ``config.py`` reads
-  ``release.toml``.
+* ``authoring/`` builds what students get: ``assignment/`` from ``solutions/``, the release and
+  its leak scan, the instructor copy, the nbgrader course, the files handed out (``templates/``).
+* ``grading/`` takes one submission from a zip or folder to a `results.SubmissionResult`:
+  intake (the only code that copies a submission), the job, and where jobs run (this process,
+  worker processes, Dask).
+* ``sandbox/`` starts and contains the children (uids, namespaces, mounts, cgroups, limits),
+  runs probe calls in them and reads plain arrays back; ``sandbox/inside/child.py`` is the
+  child's script.
+* ``judging/`` decides points from the arrays: comparisons, judges, plans of inputs, the hidden
+  references.
+* ``assignments/<name>/`` is everything specific to one assignment: its checks, input makers,
+  named mistakes, reference data, and (``inside/``) the probes and stand-ins the child runs.
+* ``recording/`` is the only writer of grades and feedback: recorder, journal, feedback pages,
+  what to fix first, the formgrader command for TAs.
+
+Beside them: ``cli.py`` / ``__main__.py`` (``python -m autograder release|grade|check|
+formgrader``), ``demo.py``, ``student_check.py``, ``config.py`` (reads ``release.toml``) and
+``results.py`` (the plain-data results every stage passes on). CONTRIBUTING.md follows one
+submission through them.
 """

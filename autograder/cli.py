@@ -15,10 +15,10 @@ release and grade (and formgrader reads it from ``<course>/nbgrader_config.py``)
 
 Grading is split in three: `intake.prepare` (parent, per student) -> the grading job (a plain
 function returning a JSON-able `SubmissionResult`; in this process, in ``--workers N`` local
-processes or on a Dask cluster, see `autograder.scheduler`) -> `Recorder.record` (parent, the
-only writer, one result at a time as they arrive). Reruns skip students whose submission is
+processes or on a Dask cluster, see `autograder.grading.scheduler`) -> `Recorder.record` (parent,
+the only writer, one result at a time as they arrive). Reruns skip students whose submission is
 unchanged since it was recorded and grade again those whose grading was interrupted
-(`autograder.journal`).
+(`autograder.recording.journal`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,17 @@ import sys
 import time
 from pathlib import Path
 
-from .config import GradingConfig, load_config
-from .course import Course, CourseError, grade_cells, record_course, recorded, recorded_course
-from .feedback import fmt, headline_of
-from .results import SubmissionResult
+from autograder.authoring.course import (
+    Course,
+    CourseError,
+    grade_cells,
+    record_course,
+    recorded,
+    recorded_course,
+)
+from autograder.config import GradingConfig, load_config
+from autograder.recording.feedback import fmt, headline_of
+from autograder.results import SubmissionResult
 
 
 class GradingFailure(Exception):
@@ -44,12 +51,12 @@ def grade_one(student: str, workdir: Path, config: GradingConfig,
               problems: list[str] | None = None) -> SubmissionResult:
     """Grade one prepared submission folder; the seam for parallel workers.
 
-    Calls ``autograder.job.grade_submission`` (which runs the student's code sandboxed) and puts
-    the intake problems first in the result's problems. Raises GradingFailure when the job
+    Calls ``autograder.grading.job.grade_submission`` (which runs the student's code sandboxed) and
+    puts the intake problems first in the result's problems. Raises GradingFailure when the job
     crashes, so that a grader bug never turns into a silent zero.
     """
     try:
-        from . import job
+        from autograder.grading import job
     except ImportError as exc:
         raise GradingFailure(f"the grading job is not available ({exc})") from exc
     try:
@@ -66,7 +73,7 @@ def grade_one(student: str, workdir: Path, config: GradingConfig,
 
 def _task_order() -> dict[str, int]:
     """Task -> its place in the assignment (the checks' order), for stable columns."""
-    from .cases import all_checks
+    from autograder.judging.cases import all_checks
 
     order: dict[str, int] = {}
     for check in all_checks():
@@ -181,7 +188,7 @@ def _graded_course(args, config: GradingConfig) -> Course:
 
 
 def cmd_release(args) -> int:
-    from .release import ReleaseError, build_release
+    from autograder.authoring.release import ReleaseError, build_release
 
     config = load_config(args.config)
     try:
@@ -212,8 +219,8 @@ def _merge_problems(result: SubmissionResult, problems: list[str]) -> Submission
 
 def make_backend(config: GradingConfig, *, workers: int = 1, dask_scheduler: str | None = None,
                  job_timeout: float | None = None, grader=grade_one, job_fn=None, echo=print):
-    """The backend that runs the grading jobs (see `autograder.scheduler`)."""
-    from . import scheduler
+    """The backend that runs the grading jobs (see `autograder.grading.scheduler`)."""
+    from autograder.grading import scheduler
 
     if job_timeout is None:
         job_timeout = default_job_timeout(config)
@@ -232,7 +239,7 @@ def default_job_timeout(config: GradingConfig) -> float:
     """A bound no honest job reaches: the runner stops starting children once the failed ones
     have used MAX_FAILED_WALL_LIMITS time limits; two more full limits for the children that
     succeed, plus a margin. Only a grader bug (not student code) can hit it."""
-    from .runner import MAX_FAILED_WALL_LIMITS
+    from autograder.sandbox.runner import MAX_FAILED_WALL_LIMITS
 
     return (MAX_FAILED_WALL_LIMITS + 2) * config.limits.wall_seconds + 120.0
 
@@ -252,9 +259,9 @@ def grade_all(submissions: Path, out: Path, config: GradingConfig, course: Cours
     """
     from tqdm import tqdm
 
-    from .intake import discover, load_release_notebooks, prepare
-    from .journal import grader_fingerprint, submission_key
-    from .recorder import Recorder
+    from autograder.grading.intake import discover, load_release_notebooks, prepare
+    from autograder.recording.journal import grader_fingerprint, submission_key
+    from autograder.recording.recorder import Recorder
 
     if not course.release_dir.is_dir():
         raise CourseError(
@@ -356,9 +363,9 @@ def grade_all(submissions: Path, out: Path, config: GradingConfig, course: Cours
 
 
 def cmd_grade(args) -> int:
-    from .intake import IntakeError
-    from .recorder import RecorderError
-    from .scheduler import SchedulerError
+    from autograder.grading.intake import IntakeError
+    from autograder.grading.scheduler import SchedulerError
+    from autograder.recording.recorder import RecorderError
 
     config = load_config(args.config)
     started = time.perf_counter()
@@ -405,7 +412,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_formgrader(args) -> int:
-    from .formgrader import main as formgrader_main
+    from autograder.recording.formgrader import main as formgrader_main
 
     config = load_config(args.config)
     try:
@@ -418,7 +425,7 @@ def cmd_formgrader(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .student_check import run_check
+    from autograder.student_check import run_check
 
     return run_check(args.dir, args.tasks)
 

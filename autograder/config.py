@@ -24,7 +24,7 @@ DEFAULT_CONFIG = REPO_ROOT / "autograder" / "release.toml"
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of student code: per sandboxed child process, and per job (all the
-    processes of one submission's grading together; `autograder.containment`).
+    processes of one submission's grading together; `autograder.sandbox.containment`).
 
     The defaults let two workers grade safely on a 2-core, 24 GiB machine (2 x 4 GiB of jobs
     at most); `LIMIT_PRESETS` has smaller sets (``preset = "gradescope"`` in ``[limits]``).
@@ -79,7 +79,7 @@ class ConfigError(ValueError):
 
 def read_toml(path: Path | str) -> dict:
     """The release config at ``path`` as plain TOML data: the one reader of ``release.toml``
-    (`load_config` and `autograder.stubgen.load_tasks` interpret it)."""
+    (`load_config` and `autograder.authoring.stubgen.load_tasks` interpret it)."""
     path = Path(path)
     try:
         with path.open("rb") as f:

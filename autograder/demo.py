@@ -26,10 +26,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from . import stubgen
-from .cli import fix_first_summary, format_table, grade_all
-from .config import REPO_ROOT, GradingConfig, load_config
-from .release import build_release
+from autograder.authoring import stubgen
+from autograder.authoring.release import build_release
+from autograder.cli import fix_first_summary, format_table, grade_all
+from autograder.config import REPO_ROOT, GradingConfig, load_config
 
 DEFAULT_DIR = REPO_ROOT / "build" / "demo"
 MARKER = ".normlab-demo"

@@ -1,4 +1,5 @@
-"""Overhead of the per-job totals (issue 15): grading with and without `autograder.containment`.
+"""Overhead of the per-job totals (issue 15): grading with and without
+`autograder.sandbox.containment`.
 
     .venv/bin/python benchmarks/bench_containment.py              # about 2 minutes
     .venv/bin/python benchmarks/bench_containment.py --repeats 5  # a quick look
@@ -41,8 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import interleaved, paired_ratio  # noqa: E402
 
-from autograder import containment, job, sandbox, stubgen  # noqa: E402
+from autograder.authoring import stubgen  # noqa: E402
 from autograder.config import load_config  # noqa: E402
+from autograder.grading import job  # noqa: E402
+from autograder.sandbox import containment  # noqa: E402
+from autograder.sandbox import spawn as sandbox  # noqa: E402
 
 
 def modes() -> dict[str, containment.Support]:

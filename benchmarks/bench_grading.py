@@ -61,7 +61,7 @@ def verdict(ok: bool) -> str:
 
 def copy_course(course, dest: Path):
     """A fresh copy of the released course (gradebook with no submission, source, release)."""
-    from autograder.course import Course
+    from autograder.authoring.course import Course
 
     shutil.copytree(course.root, dest)
     copy = Course.at(dest, course.assignment)
@@ -87,7 +87,7 @@ def make_population(templates: dict[str, Path], folder: Path, n: int) -> list[st
 
 def startup_seconds() -> float:
     """What `python -m autograder grade` pays before grading: interpreter, imports."""
-    code = "import autograder.cli, autograder.recorder, nbgrader.api, tqdm"
+    code = "import autograder.cli, autograder.recording.recorder, nbgrader.api, tqdm"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
     return time.perf_counter() - started
@@ -95,7 +95,7 @@ def startup_seconds() -> float:
 
 def run_nbgrader(course, submission: Path, base: Path, data: Path, fast: bool) -> dict:
     """`nbgrader autograde` of one submission in a copy of the course; wall time and score."""
-    from autograder.course import open_gradebook, tool_env
+    from autograder.authoring.course import open_gradebook, tool_env
 
     nb_course = copy_course(course, base / "nbgrader-course")
     target = nb_course.root / "submitted" / STUDENT / course.assignment
@@ -147,9 +147,9 @@ def main(argv=None) -> int:
     single = args.single or (8 if args.quick else 16)
 
     from autograder import cli, demo
-    from autograder.cases import select_checks
+    from autograder.authoring.release import build_release
     from autograder.config import load_config
-    from autograder.release import build_release
+    from autograder.judging.cases import select_checks
     from solutions.synthetic_cifar import write_synthetic_cifar10
 
     tmp = tempfile.TemporaryDirectory(prefix="normlab-bench-grading-")

@@ -5,7 +5,7 @@ the full-mode time, estimated or measured.
     .venv/bin/python benchmarks/bench_notebook.py --full     # also run the full mode (minutes)
     .venv/bin/python benchmarks/bench_notebook.py --notebook ConvNormalization.ipynb
 
-What runs: the instructor copy (`python -m autograder.instructor`: the notebooks with the
+What runs: the instructor copy (`python -m autograder.authoring.instructor`: the notebooks with the
 complete solutions behind them) in a temporary folder, on the synthetic CIFAR-10 (never
 downloaded), executed cell by cell with nbclient in one kernel, so every cell is timed alone.
 
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
                         help="build the instructor copy here and keep it (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    from autograder.instructor import build
+    from autograder.authoring.instructor import build
     from solutions.synthetic_cifar import write_synthetic_cifar10
 
     tmp = tempfile.TemporaryDirectory(prefix="normlab-bench-nb-")

@@ -76,7 +76,8 @@ def page(browser):
 
 @pytest.fixture(autouse=True, scope="session")
 def _normlab_home(tmp_path_factory):
-    """`release` records its course (autograder/course.py) under $NORMLAB_HOME: the tests keep
+    """`release` records its course (autograder/authoring/course.py) under $NORMLAB_HOME: the tests
+    keep
     that in a folder of their own, never in the user's ~/.config (subprocesses inherit it)."""
     old = os.environ.get("NORMLAB_HOME")
     os.environ["NORMLAB_HOME"] = str(tmp_path_factory.mktemp("normlab-home"))

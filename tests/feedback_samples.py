@@ -10,8 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder import demo, job, stubgen
+from autograder import demo
+from autograder.authoring import stubgen
 from autograder.config import REPO_ROOT, load_config
+from autograder.grading import job
 from autograder.results import SubmissionResult
 
 SAMPLES = ("classic_mistake", "untouched")

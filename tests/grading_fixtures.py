@@ -13,8 +13,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from autograder.authoring.course import Course, open_gradebook
 from autograder.config import REPO_ROOT, load_config
-from autograder.course import Course, open_gradebook
 from tests.job_helpers import MISTAKE_PATCHES, SOLUTIONS, STUBS, make_submission
 from tests.test_intake import NB, answered, released_notebook, stripped
 

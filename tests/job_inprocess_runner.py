@@ -1,4 +1,5 @@
-"""TEST-ONLY stand-in for `autograder.runner.run_probes` that runs the probes IN THIS PROCESS.
+"""TEST-ONLY stand-in for `autograder.sandbox.runner.run_probes` that runs the probes IN THIS
+PROCESS.
 
 It imports the package under test directly, so it must only ever see trusted code (solutions/,
 patched copies of it, small fakes written by the tests). It exists to keep unit tests of the
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.probes import PROBES
-from autograder.runner import ProbeOutcome
+from autograder.assignments.normalization.inside.probes import PROBES
+from autograder.sandbox.runner import ProbeOutcome
 
 _counter = itertools.count()
 MODULES = ("layers", "layer_utils", "fc_net", "optim", "nn", "framework")

@@ -41,9 +41,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cgroups, containment, sandbox, stubgen
+from autograder.authoring import stubgen
 from autograder.config import REPO_ROOT
-from autograder.feedback import fmt
+from autograder.recording.feedback import fmt
+from autograder.sandbox import cgroups, containment
+from autograder.sandbox import spawn as sandbox
 from tests.adversarial import corpus
 from tests.adversarial.corpus import Case, Context
 
@@ -624,7 +626,7 @@ def _sample(*frames: tuple[str, int, str]) -> str:
 
 
 def test_a_timeout_is_blamed_on_the_function_stuck_in_every_sample():
-    from autograder.runner import _hang_site
+    from autograder.sandbox.runner import _hang_site
 
     pkg = Path("/job/pkg")
     probe = ("/job/bin/probes.py", 10, "probe_x")
@@ -689,7 +691,7 @@ def test_one_endless_loop_costs_one_time_limit_not_one_per_caller(tmp_path):
     import numpy as np
 
     from autograder.config import Limits
-    from autograder.runner import ProbeCall, run_probes
+    from autograder.sandbox.runner import ProbeCall, run_probes
 
     package = tmp_path / "sub" / "assignment"
     package.mkdir(parents=True)

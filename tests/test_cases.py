@@ -1,4 +1,4 @@
-"""The checks (autograder/cases.py): comparisons and their messages, the check list and its
+"""The checks (autograder/judging/cases.py): comparisons and their messages, the check list and its
 mapping to tasks, points and grade cells, the inputs, and scoring. Probe calls run in-process
 here (tests/job_inprocess_runner.py, on trusted code only) to keep these tests fast; the sandboxed
 end-to-end runs are in test_job.py."""
@@ -12,8 +12,9 @@ import types
 import numpy as np
 import pytest
 
-from autograder import cases, mistakes
-from autograder.runner import ProbeOutcome
+from autograder.assignments.normalization import mistakes
+from autograder.judging import cases
+from autograder.sandbox.runner import ProbeOutcome
 from tests.job_helpers import SOLUTIONS, config_for, make_submission
 from tests.job_inprocess_runner import load_package, run_probes_inprocess
 

@@ -12,7 +12,7 @@ import types
 import numpy as np
 import pytest
 
-from autograder import stubgen
+from autograder.authoring import stubgen
 from solutions import checks, fc_net, layers
 
 pytestmark = pytest.mark.given

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, demo, stubgen
+from autograder import cli, demo
+from autograder.authoring import stubgen
+from autograder.authoring.course import open_gradebook
 from autograder.config import REPO_ROOT, load_config
-from autograder.course import open_gradebook
-from autograder.recorder import Row
+from autograder.recording.recorder import Row
 from autograder.results import CheckResult, SubmissionResult
 
 CONFIG = load_config()
@@ -82,7 +83,7 @@ def released(tmp_path_factory):
 
 
 def test_a_crashing_grader_records_nothing_for_that_student(released, tmp_path, capsys):
-    from autograder.course import Course
+    from autograder.authoring.course import Course
 
     subs = tmp_path / "subs"
     subs.mkdir()
@@ -186,7 +187,7 @@ def test_grade_without_a_release_says_what_to_do(tmp_path, capsys, monkeypatch):
 
 def test_release_records_its_course_for_grade_and_formgrader(tmp_path, monkeypatch):
     """One course location: `grade --out` anywhere finds the course the release made."""
-    from autograder.course import recorded
+    from autograder.authoring.course import recorded
 
     monkeypatch.setenv("NORMLAB_HOME", str(tmp_path / "home"))
     config = cli.load_config(None)

@@ -27,9 +27,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder.authoring.release import build_release
 from autograder.config import load_config
-from autograder.layouts import IDENTITY_FILE, recorded_id
-from autograder.release import build_release
+from autograder.grading.layouts import IDENTITY_FILE, recorded_id
 from tests.test_notebooks import errors_of, text_of
 
 CONFIG = load_config()

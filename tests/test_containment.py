@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cgroups, containment, scheduler
 from autograder.config import REPO_ROOT, Limits, load_config
-from autograder.sandbox import run_python
+from autograder.grading import scheduler
+from autograder.sandbox import cgroups, containment
+from autograder.sandbox.spawn import run_python
 from tests.processes import alive
 
 ROOT = os.geteuid() == 0
@@ -440,7 +441,7 @@ def test_what_a_killed_grader_left_is_removed_by_the_next(fresh_support, tmp_pat
     fresh_support.setenv(cgroups.CGROUP_ENV, name)
     grader = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import os, subprocess, sys, time
-        from autograder import containment
+        from autograder.sandbox import containment
         from autograder.config import Limits
         job = containment.Job(Limits(max_processes=8))
         fds = job.join_fds()
@@ -477,9 +478,9 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SCRATCH_DRIVER = '''
 import os, sys, textwrap
 sys.path.insert(0, sys.argv[1])
-from autograder import containment
+from autograder.sandbox import containment
 from autograder.config import Limits
-from autograder.sandbox import run_python
+from autograder.sandbox.spawn import run_python
 token = sys.argv[2]
 with containment.Job(Limits(wall_seconds=10)) as job:
     os.chmod(job.path, 0o755)

@@ -24,12 +24,13 @@ import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from autograder import cases, instructor, stubgen
+from autograder.authoring import instructor, stubgen
+from autograder.authoring.course import grade_cells, open_gradebook
+from autograder.authoring.release import build_release
 from autograder.cli import grade_all
 from autograder.config import load_config
-from autograder.course import grade_cells, open_gradebook
 from autograder.demo import make_submissions
-from autograder.release import build_release
+from autograder.judging import cases
 from solutions.synthetic_cifar import write_synthetic_cifar10
 from tests.test_notebooks import errors_of, execute, run_on_the_stubs, text_of
 

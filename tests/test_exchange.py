@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.authoring.course import tool_env
 from autograder.config import REPO_ROOT
-from autograder.course import tool_env
 
 A, COURSE_ID = "normalization", "normlab"
 

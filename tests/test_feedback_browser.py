@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from autograder.config import load_config
-from autograder.feedback import feedback_html
+from autograder.recording.feedback import feedback_html
 from tests.conftest import VIEWPORT
 from tests.feedback_samples import graded
 

@@ -15,9 +15,10 @@ import urllib.request
 
 import pytest
 
-from autograder import cli, demo, formgrader
+from autograder import cli, demo
+from autograder.authoring.course import open_gradebook
 from autograder.config import REPO_ROOT
-from autograder.course import open_gradebook
+from autograder.recording import formgrader
 
 A, NB, QUESTION, STUDENT = "normalization", "BatchNormalization", "inline_question_1", "reference"
 

@@ -25,7 +25,7 @@ import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from autograder import instructor
+from autograder.authoring import instructor
 from autograder.config import load_config
 from solutions.synthetic_cifar import write_synthetic_cifar10
 from tests.test_notebooks import errors_of, execute, text_of
@@ -102,9 +102,10 @@ def test_nbgrader_metadata_schema_v3_and_the_graded_cells():
 
 
 def test_the_autograded_cell_exists_exactly_when_the_grader_checks_it():
-    """Its points are the checks' (autograder/cases.py + release.toml); without checks no cell,
+    """Its points are the checks' (autograder/judging/cases.py + release.toml); without checks no
+    cell,
     since the release refuses an autograded cell whose points could never be earned."""
-    from autograder.cases import select_checks
+    from autograder.judging.cases import select_checks
 
     credited = [c for c in select_checks(load_config()) if c.grade_id == "framework_conventions"]
     graded = builder().GRADED_POINTS

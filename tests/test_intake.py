@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.intake import (
+from autograder.grading.intake import (
     IntakeError,
     IntakeLimits,
     discover,

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from autograder import cases
-from autograder.job import grade_submission
+from autograder.grading.job import grade_submission
+from autograder.judging import cases
 from autograder.results import SubmissionResult
 from tests.job_helpers import MISTAKE_PATCHES, STUBS, config_for, make_submission
 

@@ -23,9 +23,9 @@ import nbformat
 import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 
-from autograder import instructor
-from autograder.cases import select_checks
+from autograder.authoring import instructor
 from autograder.config import load_config
+from autograder.judging.cases import select_checks
 from solutions.synthetic_mnist import write_synthetic_mnist
 from tests.test_notebooks import errors_of, execute, run_on_the_stubs, text_of
 

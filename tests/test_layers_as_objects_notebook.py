@@ -23,8 +23,9 @@ from nbclient.exceptions import CellExecutionError
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from autograder import cases, instructor, stubgen
+from autograder.authoring import instructor, stubgen
 from autograder.config import load_config
+from autograder.judging import cases
 from solutions.synthetic_cifar import write_synthetic_cifar10
 from tests.test_notebooks import run_on_the_stubs
 

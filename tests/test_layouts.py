@@ -1,4 +1,4 @@
-"""Which file is whose (autograder/layouts.py): the layouts courses download submissions in,
+"""Which file is whose (autograder/grading/layouts.py): the layouts courses download submissions in,
 built here as the tools write them (plain folders and zips, nbgrader's submitted/ tree, Canvas's
 and Moodle's bulk downloads), with duplicates and ids that disagree."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.layouts import IDENTITY_FILE, LayoutError, read_roster, recorded_id
+from autograder.grading.layouts import IDENTITY_FILE, LayoutError, read_roster, recorded_id
 
 A = "normalization"
 

@@ -25,7 +25,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from autograder import stubgen
+from autograder.authoring import stubgen
 from solutions.synthetic_cifar import write_synthetic_cifar10
 
 REPO = Path(__file__).resolve().parent.parent

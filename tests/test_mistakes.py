@@ -1,5 +1,6 @@
-"""The catalogue of known mistakes (autograder/mistakes.py): each wrong implementation is really
-wrong on the graded inputs, reproduces what the matching source-level slip in a student's code
+"""The catalogue of known mistakes (autograder/assignments/normalization/mistakes.py): each wrong
+implementation is really wrong on the graded inputs, reproduces what the matching source-level slip
+in a student's code
 does, and `recognise` names it only when it explains the outputs."""
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import cases, mistakes, probes
+from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization.inside import probes
+from autograder.judging import cases
 from tests.job_helpers import MISTAKE_PATCHES, config_for, make_submission
 from tests.job_inprocess_runner import load_package
 

@@ -473,7 +473,7 @@ def test_epoch_solver_decays_the_rate_and_reports(synthetic, capsys):
 
 
 def grade_nn(tmp_path, patches, seed=0):
-    from autograder import cases
+    from autograder.judging import cases
     from tests.job_helpers import config_for, make_submission
     from tests.job_inprocess_runner import run_probes_inprocess
 

@@ -27,7 +27,7 @@ from nbclient.exceptions import CellExecutionError
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from autograder import instructor, stubgen
+from autograder.authoring import instructor, stubgen
 from autograder.config import load_config
 from solutions.synthetic_cifar import write_synthetic_cifar10
 
@@ -155,7 +155,7 @@ def test_every_released_notebook_shares_the_setup_and_ends_with_the_submission_c
 
 def test_the_drive_folder_example_is_the_student_readmes():
     """The notebooks and the student README suggest the same DRIVE_FOLDER: the release folder."""
-    from autograder.release import student_readme
+    from autograder.authoring.release import student_readme
 
     config = load_config()
     example = f"cs231n/{config.assignment}"

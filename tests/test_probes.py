@@ -1,4 +1,5 @@
-"""The probes (autograder/probes.py): standalone, cheap, side-effect free, and they collect what
+"""The probes (autograder/assignments/normalization/inside/probes.py): standalone, cheap,
+side-effect free, and they collect what
 the package returns (or say why they cannot) without deciding anything."""
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import types
 import numpy as np
 import pytest
 
-from autograder import cases, mistakes, probes
+from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization.inside import probes
 from autograder.config import REPO_ROOT
+from autograder.judging import cases
 from tests.job_helpers import config_for
 
 SOL = mistakes.solutions_package()

@@ -15,11 +15,11 @@ import sqlite3
 import nbformat
 import pytest
 
+from autograder.authoring.course import Course, CourseError, grade_cells, open_gradebook
 from autograder.config import GradingConfig
-from autograder.course import Course, CourseError, grade_cells, open_gradebook
-from autograder.feedback import feedback_html, results_json
-from autograder.intake import prepare
-from autograder.recorder import Recorder, RecorderError
+from autograder.grading.intake import prepare
+from autograder.recording.feedback import feedback_html, results_json
+from autograder.recording.recorder import Recorder, RecorderError
 from autograder.results import CheckResult, SubmissionResult
 from tests.test_intake import NB, answered, released_notebook, write_submission
 
@@ -256,7 +256,7 @@ def test_missing_assignment_in_gradebook_says_run_the_release(course):
 
 
 def test_record_brackets_each_student_with_a_journal_begin_and_commit(tmp_path, course):
-    from autograder.journal import Journal
+    from autograder.recording.journal import Journal
 
     recorder = make_recorder(tmp_path, course)
     sub = submission(tmp_path, "gil")

@@ -1,4 +1,5 @@
-"""The hidden reference cases (autograder/references/normalization.npz): regenerated from
+"""The hidden reference cases (autograder/assignments/normalization/references.npz): regenerated
+from
 solutions/ they match the committed file, drift is reported, and the file stays small."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import cases, references
+from autograder.judging import cases, references
 
 COMMITTED = cases.references_path("normalization")
 

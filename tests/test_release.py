@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cases, release
-from autograder.config import REPO_ROOT, load_config
-from autograder.course import Course, grade_cells
-from autograder.layouts import IDENTITY_FILE, recorded_id
-from autograder.release import (
+from autograder.authoring import release
+from autograder.authoring.course import Course, grade_cells
+from autograder.authoring.release import (
     ReleaseError,
     Secrets,
     build_release,
@@ -30,6 +28,9 @@ from autograder.release import (
     load_source_notebooks,
     scan_release,
 )
+from autograder.config import REPO_ROOT, load_config
+from autograder.grading.layouts import IDENTITY_FILE, recorded_id
+from autograder.judging import cases
 
 CONFIG = load_config()
 NB = CONFIG.notebooks[0]
@@ -293,7 +294,7 @@ def test_release_is_refused_when_nbgrader_leaves_solutions_in(tmp_path, monkeypa
 
 
 def test_release_is_refused_when_the_stubs_hold_answers(tmp_path, monkeypatch):
-    from autograder import stubgen
+    from autograder.authoring import stubgen
 
     real_generate = stubgen.generate
     monkeypatch.setattr(stubgen, "generate",

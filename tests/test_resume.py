@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, recorder
+from autograder import cli
+from autograder.authoring.course import Course
 from autograder.config import REPO_ROOT, load_config
-from autograder.course import Course
-from autograder.journal import Journal
+from autograder.recording import recorder
+from autograder.recording.journal import Journal
 from tests.grading_fixtures import (
     ASSIGNMENT,
     csv_rows,

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import containment, runner
 from autograder.config import REPO_ROOT, Limits
-from autograder.runner import ProbeCall, ProbeOutcome, RunnerError, run_probes
-from autograder.sandbox import namespaces_available
+from autograder.sandbox import containment, runner
+from autograder.sandbox.runner import ProbeCall, ProbeOutcome, RunnerError, run_probes
+from autograder.sandbox.spawn import namespaces_available
 
 PROBES = Path(__file__).parent / "runner_fixtures" / "probes.py"
 LIMITS = Limits(wall_seconds=3, cpu_seconds=10)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
 from autograder.config import REPO_ROOT, Limits
-from autograder.sandbox import (
+from autograder.sandbox import spawn as sandbox
+from autograder.sandbox.spawn import (
     SandboxError,
     SandboxResult,
     bubblewrap_available,

@@ -12,9 +12,10 @@ import zipfile
 
 import pytest
 
-from autograder import cli, scheduler
+from autograder import cli
 from autograder.config import load_config
-from autograder.scheduler import SchedulerError, pack_submission, run_job, unpack_submission
+from autograder.grading import scheduler
+from autograder.grading.scheduler import SchedulerError, pack_submission, run_job, unpack_submission
 from tests.grading_fixtures import (
     csv_rows,
     fake_job,

@@ -1,7 +1,8 @@
-"""Trusted stand-ins (autograder/standins.py): the parent records the reference's calls of an
-upstream function, the child answers the student's matching calls from that table, so a check
-of a composite task judges the composite's own code. Probe calls run in-process here, on
-trusted code only (tests/job_inprocess_runner.py); tests/test_fairness.py grades real,
+"""Trusted stand-ins (autograder/assignments/normalization/inside/standins.py): the parent records
+the reference's calls of an upstream function, the child answers the student's matching calls from
+that table, so a check of a composite task judges the composite's own code. Probe calls run
+in-process here, on trusted code only (tests/job_inprocess_runner.py); tests/test_fairness.py grades
+real,
 sandboxed submissions."""
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import types
 
 import numpy as np
 
-from autograder import cases, mistakes, probes, standins
-from autograder.runner import ProbeOutcome
+from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization.inside import probes, standins
+from autograder.judging import cases
+from autograder.sandbox.runner import ProbeOutcome
 from tests.job_helpers import config_for
 from tests.job_inprocess_runner import run_probes_inprocess
 

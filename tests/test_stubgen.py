@@ -1,4 +1,4 @@
-"""Tests of the solutions -> assignment generator (autograder/stubgen.py).
+"""Tests of the solutions -> assignment generator (autograder/authoring/stubgen.py).
 
 Unit tests run on the fake package in tests/stubgen_fixtures/fakesol. The real-repo tests check
 that the committed assignment/ is exactly what the generator makes from solutions/ (drift), that
@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import stubgen
-from autograder.config import read_toml
-from autograder.stubgen import (
+from autograder.authoring import stubgen
+from autograder.authoring.stubgen import (
     HEADER_PREFIX,
     MarkerError,
     StubgenError,
@@ -30,6 +29,7 @@ from autograder.stubgen import (
     load_tasks,
     make_stub,
 )
+from autograder.config import read_toml
 
 pytestmark = pytest.mark.stubgen
 

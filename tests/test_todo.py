@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import stubgen
+from autograder.authoring import stubgen
 from solutions import todo
 
 

@@ -358,7 +358,7 @@ def build_submission(dest: Path, bug: str | None = None) -> Path:
     """Copy ``assignment/`` to ``dest/assignment`` and fill every stubbed region with the
     independent implementation, with the one change of ``BUGS[bug]`` if ``bug`` is given.
 
-    Returns ``dest`` (a submission folder as `autograder.job.grade_submission` takes it).
+    Returns ``dest`` (a submission folder as `autograder.grading.job.grade_submission` takes it).
     """
     dest = Path(dest)
     package = dest / "assignment"

@@ -1,8 +1,8 @@
 """Does the grader charge one bug once, at its source? (issue 10, item 5)
 
 Grades the independent implementation (`tests.fairness.independent`) clean and with each single
-bug, with the real grader (`autograder.job.grade_submission`, a fixed seed), and splits every
-variant's lost points into those of the task holding the bug and those of all other tasks.
+bug, with the real grader (`autograder.grading.job.grade_submission`, a fixed seed), and splits
+every variant's lost points into those of the task holding the bug and those of all other tasks.
 Used by ``benchmarks/bench_fairness.py`` (prints the table) and ``tests/test_fairness.py``
 (asserts the targets).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.config import GradingConfig, load_config
-from autograder.job import grade_submission
+from autograder.grading.job import grade_submission
 from autograder.results import SubmissionResult
 from tests.fairness.independent import BUGS, build_submission
 

@@ -48,9 +48,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import stubgen
-from .config import REPO_ROOT, GradingConfig
-from .course import Course
+from autograder.authoring import stubgen
+from autograder.authoring.course import Course
+from autograder.config import REPO_ROOT, GradingConfig
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
@@ -95,12 +95,12 @@ class ReleaseResult:
 def configured_points(config: GradingConfig) -> dict[str, float] | None:
     """Points per grade_id: the sum of the points of the configured checks that credit it.
 
-    The checks come from ``autograder.cases.select_checks`` (``[points]`` of the config applied).
-    None means the checks are not available (no ``autograder.cases``): the notebooks then keep
-    the points of their source.
+    The checks come from ``autograder.judging.cases.select_checks`` (``[points]`` of the config
+    applied). None means the checks are not available (no ``autograder.judging.cases``): the
+    notebooks then keep the points of their source.
     """
     try:
-        from . import cases
+        from autograder.judging import cases
     except ImportError:
         return None
     try:

@@ -109,10 +109,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import containment, linux
 from autograder.config import Limits
-from autograder.containment import size_text as _size
-from autograder.linux import check
+from autograder.sandbox import containment, linux
+from autograder.sandbox.containment import size_text as _size
+from autograder.sandbox.linux import check
 
 __all__ = [
     "ISOLATIONS",

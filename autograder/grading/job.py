@@ -2,8 +2,8 @@
 
 `grade_submission` is a plain top-level function of picklable arguments, so worker processes
 (multiprocessing, Dask) can run it. It finds the student's ``assignment/`` package, builds every
-probe call of the selected checks (`autograder.cases`), runs them all with ONE `run_probes` call
-(one sandboxed child, plus one more after each crash) and scores every check in this trusted
+probe call of the selected checks (`autograder.judging.cases`), runs them all with ONE `run_probes`
+call (one sandboxed child, plus one more after each crash) and scores every check in this trusted
 process. It never imports student code and never raises because of something the student did;
 an exception from here is a bug of the grader (or a broken grading machine: `RunnerError`).
 
@@ -19,10 +19,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import cases
-from .config import GradingConfig
-from .results import CheckResult, SubmissionResult
-from .runner import run_probes
+from autograder.config import GradingConfig
+from autograder.judging import cases
+from autograder.results import CheckResult, SubmissionResult
+from autograder.sandbox.runner import run_probes
 
 PACKAGE = "assignment"
 _SEARCH_DEPTH = 3

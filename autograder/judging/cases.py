@@ -5,10 +5,12 @@ Everything here runs in the trusted parent. A `Check` names the function it grad
 default points (overridable by name in ``[points]`` of release.toml) and the release tasks it
 belongs to; it is graded only when one of those tasks is selected.
 
-Each check has cases, each one probe call (`autograder.probes`) on inputs that are either
+Each check has cases, each one probe call (`autograder.assignments.normalization.inside.probes`) on
+inputs that are either
 
-* hidden and fixed: stored with the reference outputs in ``autograder/references/<assignment>.npz``
-  (written by ``python -m autograder.references``; never released), or
+* hidden and fixed: stored with the reference outputs in
+  ``autograder/assignments/<assignment>/references.npz`` (written by ``python -m
+  autograder.judging.references``; never released), or
 * fresh: drawn from ``np.random.default_rng`` on every run, with the reference outputs computed
   here by running the same probe in-process on ``solutions``;
 
@@ -17,8 +19,8 @@ that makes sense). The inputs are chosen to separate right from the classic mist
 with a tiny variance (eps inside or outside the square root), odd batch sizes, float32,
 non-trivial gamma and beta, non-zero running averages and a momentum other than the default.
 
-When a check fails, `autograder.mistakes` is asked whether a known wrong implementation explains
-the student's outputs; if so the check names it, with a hint.
+When a check fails, `autograder.assignments.normalization.mistakes` is asked whether a known wrong
+implementation explains the student's outputs; if so the check names it, with a hint.
 """
 
 from __future__ import annotations
@@ -39,12 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import mistakes, probes, standins
-from .config import GradingConfig
-from .results import CheckResult
-from .runner import ProbeCall
+from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization.inside import probes, standins
+from autograder.config import GradingConfig
+from autograder.results import CheckResult
+from autograder.sandbox.runner import ProbeCall
 
-REFERENCES_DIR = Path(__file__).resolve().parent / "references"
+ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
 HIDDEN_SEED = 2310  # seed of the hidden fixed inputs (with each case's id mixed in)
 
 F64_RTOL = 1e-6  # float64 outputs vs the reference
@@ -227,8 +230,9 @@ class Check:
     judge: Judge
     looks_at: tuple[str, ...] = ("*",)  # outputs a recognised mistake must show in
     rtol: float = F64_RTOL
-    #: Upstream functions answered by trusted stand-ins in the child (`autograder.standins`),
-    #: so that their mistakes are not charged here: ``"layers.batchnorm_forward"``, ...
+    #: Upstream functions answered by trusted stand-ins in the child (`autograder.assignments.
+    #: normalization.inside.standins`), so that their mistakes are not charged here:
+    #: ``"layers.batchnorm_forward"``, ...
     stand_ins: tuple[str, ...] = ()
     #: Upstream tasks whose own code this check must run (a backward needs the cache of the
     #: student's forward): when they fail, a failure here says so (`CheckResult.blocked_by`).
@@ -906,7 +910,7 @@ def make_keras(full: bool) -> Maker:
 
 
 #: The hidden fixed cases: id -> (probe, maker). Their inputs and reference outputs live in
-#: ``autograder/references/<assignment>.npz``; the makers only (re)generate that file.
+#: ``autograder/assignments/<assignment>/references.npz``; the makers only (re)generate that file.
 HIDDEN: dict[str, tuple[str, Maker]] = {
     "bn_train": ("batchnorm_forward_train", make_bn_train()),
     "bn_test": ("batchnorm_forward_test", make_bn_test),
@@ -1326,7 +1330,7 @@ def ungraded_tasks(config: GradingConfig) -> list[str]:
 
 
 def references_path(assignment: str) -> Path:
-    return REFERENCES_DIR / f"{assignment}.npz"
+    return ASSIGNMENTS_DIR / assignment / "references.npz"
 
 
 @dataclass
@@ -1361,8 +1365,8 @@ def load_references(assignment: str) -> dict[str, HiddenCase]:
     path = references_path(assignment)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: run `python -m autograder.references` to generate the hidden "
-            f"reference cases of assignment {assignment!r}")
+            f"{path} is missing: run `python -m autograder.judging.references` to generate the "
+            f"hidden reference cases of assignment {assignment!r}")
     return _cached_references(str(path), path.stat().st_mtime_ns)
 
 
@@ -1394,7 +1398,8 @@ def _private_solutions() -> types.SimpleNamespace:
 def record_reference(probe: str, inputs: Mapping[str, np.ndarray], targets: Sequence[str]) \
         -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(the reference outputs, the stand-in table): the probe run on the trusted package while
-    every call of ``targets`` is recorded (see `autograder.standins`)."""
+    every call of ``targets`` is recorded (see
+    `autograder.assignments.normalization.inside.standins`)."""
     recorder = standins.Recorder(targets)
     outputs = recorder.run(probes.PROBES[probe], _private_solutions(), _without_table(inputs))
     return outputs, recorder.table()
@@ -1492,7 +1497,7 @@ def plan(config: GradingConfig, student: str = "", seed: int | None = None) -> P
             if spec.hidden is not None:
                 if spec.hidden not in hidden:
                     raise KeyError(f"hidden case {spec.hidden!r} is not in the references file; "
-                                   f"run `python -m autograder.references`")
+                                   f"run `python -m autograder.judging.references`")
                 stored = hidden[spec.hidden]
                 inputs, reference = dict(stored.inputs), dict(stored.outputs)
             else:

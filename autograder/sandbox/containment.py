@@ -55,8 +55,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import cgroups, linux
 from autograder.config import Limits
+from autograder.sandbox import cgroups, linux
 
 __all__ = ["ENV", "OOM_SCORE_ADJ", "Job", "Support", "remove_scratch_files", "remove_tree",
            "report", "size_text", "support", "sweep_stale"]

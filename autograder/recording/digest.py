@@ -22,9 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .results import CheckResult, SubmissionResult
+from autograder.results import CheckResult, SubmissionResult
 
-#: The stub's message, as `autograder.stubgen.stub_message` writes it.
+#: The stub's message, as `autograder.authoring.stubgen.stub_message` writes it.
 _NOT_IMPLEMENTED = re.compile(
     r"NotImplementedError: ([\w.]+): .{0,80}?this is your task \(([\w.]+)")
 _ERROR = re.compile(
@@ -50,7 +50,7 @@ def mistake_name(check: CheckResult) -> str:
 def not_implemented(check: CheckResult) -> tuple[str, str] | None:
     """(task, file) of the stub whose NotImplementedError failed this check, else None.
 
-    Only the stub's own message counts (`autograder.stubgen.stub_message`): ``file`` is
+    Only the stub's own message counts (`autograder.authoring.stubgen.stub_message`): ``file`` is
     ``layers.py`` for ``(layers.batchnorm_forward)``, the task is the stub's qualname
     (``FullyConnectedNet.__init__``). A NotImplementedError of the student's own words is
     their failure like any other error, and its message is shown."""

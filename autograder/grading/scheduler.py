@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path, PurePosixPath
 
-from .config import GradingConfig
-from .results import SubmissionResult
+from autograder.config import GradingConfig
+from autograder.results import SubmissionResult
 
 #: Largest uncompressed size of the prepared assignment/ sent to a Dask worker.
 MAX_PAYLOAD_BYTES = 64 * 2**20
@@ -101,7 +101,7 @@ def run_job(student: str, payload: str | bytes, config: GradingConfig) -> dict:
     reply: dict = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
     scratch = None
     try:
-        from . import job
+        from autograder.grading import job
 
         if isinstance(payload, bytes | bytearray):
             scratch = Path(tempfile.mkdtemp(prefix=f"normlab-dask-{student}-"))
@@ -128,7 +128,7 @@ def worker_fingerprint() -> str:
     """The grader code this process grades with (`journal.code_fingerprint`): a Dask worker
     whose checkout differs from the parent's would give other grades, so the parent refuses
     its results."""
-    from .journal import code_fingerprint
+    from autograder.recording.journal import code_fingerprint
 
     return code_fingerprint()
 
@@ -226,7 +226,8 @@ def shared_uid_warning(env: dict | None = None) -> str | None:
 def isolation_report(config: GradingConfig) -> list[str]:
     """The isolation of the children and the totals per job in force for this process (a Dask
     worker runs this too): `sandbox.isolation_summary` and `containment.report`."""
-    from . import containment, sandbox
+    from autograder.sandbox import containment
+    from autograder.sandbox import spawn as sandbox
 
     try:
         return [sandbox.isolation_summary(), *containment.report(config.limits)]
@@ -298,7 +299,7 @@ def _worker_main(conn, job_fn: Callable) -> None:
     """A local worker process: run jobs received on ``conn`` until told to stop (or EOF)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if job_fn is run_job:
-        from . import job  # noqa: F401 - imported while the parent prepares the first jobs
+        from autograder.grading import job  # noqa: F401 - imported while the parent prepares the first jobs
     try:
         conn.send(("ready", os.getpid()))
     except (OSError, ValueError):

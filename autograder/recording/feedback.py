@@ -5,10 +5,10 @@ inline answers), so they show exactly the check messages and nothing else: no hi
 reference code, reference values only where a message quotes them. Every student-controlled
 string (messages quote tracebacks and file names from the submission) is HTML-escaped.
 
-Both lead with the "Fix first" list of `autograder.digest` (root causes in assignment order, the
-tasks they block, what is not started); the page then gives the detail per task, passed tasks
-collapsed, each note said once. Nothing in either depends on when or how fast the submission was
-graded: the same result always gives the same bytes.
+Both lead with the "Fix first" list of `autograder.recording.digest` (root causes in assignment
+order, the tasks they block, what is not started); the page then gives the detail per task, passed
+tasks collapsed, each note said once. Nothing in either depends on when or how fast the submission
+was graded: the same result always gives the same bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from .digest import (
+from autograder.recording.digest import (
     MAX_ENTRIES,
     Digest,
     Entry,
@@ -36,7 +36,7 @@ from .digest import (
     start_line,
     waits_for,
 )
-from .results import CheckResult, SubmissionResult
+from autograder.results import CheckResult, SubmissionResult
 
 __all__ = ["check_output", "feedback_html", "fmt", "gradescope_status", "mistake_name",
            "results_json"]

@@ -20,10 +20,10 @@ writes
 rewritten after every student; ``Recorder.finish()`` writes it a last time and returns the rows
 for the terminal table.
 
-Crash safety (see `autograder.journal`): each student's writes are bracketed by a ``begin`` and
-a ``commit`` line in ``OUT/.normlab/journal.jsonl``, and every folder is built in a temporary
-folder and renamed into place, so a run killed at any point leaves, per student, either the
-previous complete outputs or a ``begin`` without ``commit`` that the next run grades again.
+Crash safety (see `autograder.recording.journal`): each student's writes are bracketed by a
+``begin`` and a ``commit`` line in ``OUT/.normlab/journal.jsonl``, and every folder is built in a
+temporary folder and renamed into place, so a run killed at any point leaves, per student, either
+the previous complete outputs or a ``begin`` without ``commit`` that the next run grades again.
 A second run on the same OUT at the same time is refused (``OUT/.normlab/lock``).
 
 TA grades survive regrading: a manual score, extra credit or comment a TA gave is carried over to
@@ -41,12 +41,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import GradingConfig
-from .course import Course, CourseError, describe_db_error, open_gradebook
-from .feedback import feedback_html, fmt, results_json
-from .intake import Submission
-from .journal import Journal, JournalError, clean_tmp
-from .results import SubmissionResult
+from autograder.authoring.course import Course, CourseError, describe_db_error, open_gradebook
+from autograder.config import GradingConfig
+from autograder.grading.intake import Submission
+from autograder.recording.feedback import feedback_html, fmt, results_json
+from autograder.recording.journal import Journal, JournalError, clean_tmp
+from autograder.results import SubmissionResult
 
 CSV_NAME = "grades.csv"
 COURSE_TMP = ".normlab-tmp"

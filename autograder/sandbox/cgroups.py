@@ -1,6 +1,6 @@
 """Cgroups for grading jobs: where they go, making them, their limits, killing what is in them.
 
-Used by `autograder.containment` (read its docstring first). Two layouts:
+Used by `autograder.sandbox.containment` (read its docstring first). Two layouts:
 
 ``v1``
     one hierarchy per controller (``/sys/fs/cgroup/memory``, ``/sys/fs/cgroup/pids``): a job

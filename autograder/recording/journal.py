@@ -35,7 +35,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .config import REPO_ROOT, GradingConfig
+from autograder.config import REPO_ROOT, GradingConfig
 
 STATE_DIR = ".normlab"
 JOURNAL_NAME = "journal.jsonl"
@@ -44,10 +44,11 @@ TMP_NAME = "tmp"
 #: Bump when the meaning of the outputs changes without any file below changing.
 FORMAT = 1
 
-#: The code that decides a grade or writes what the student and the TAs see.
-GRADER_FILES = ("cases.py", "mistakes.py", "probes.py", "child.py", "runner.py", "sandbox.py",
-                "job.py", "results.py", "intake.py", "recorder.py", "feedback.py", "digest.py",
-                "references.py", "config.py")
+#: The code that decides a grade or writes what the student and the TAs see: every module of
+#: these packages of ``autograder/`` (all but ``authoring/``, which builds releases), their data
+#: files (the hidden references), and the shared modules beside them.
+GRADER_PACKAGES = ("grading", "sandbox", "judging", "assignments", "recording")
+GRADER_FILES = ("results.py", "config.py")
 
 
 class JournalError(Exception):
@@ -59,7 +60,9 @@ def code_fingerprint(root: Path = REPO_ROOT) -> str:
     """Hash of the grader's code, hidden references and solutions (read once per process)."""
     digest = hashlib.sha256(f"normlab-grader {FORMAT}\0".encode())
     files = [root / "autograder" / name for name in GRADER_FILES]
-    files += sorted((root / "autograder" / "references").glob("*"))
+    for package in GRADER_PACKAGES:
+        files += sorted(p for p in (root / "autograder" / package).rglob("*")
+                        if p.suffix in (".py", ".npz") and "__pycache__" not in p.parts)
     files += sorted((root / "solutions").rglob("*.py"))
     for path in files:
         if path.is_file():
@@ -88,7 +91,7 @@ def grader_fingerprint(config: GradingConfig, release_notebooks: dict[str, dict]
 def origin_digest(origin: Path) -> str:
     """Hash of a submission as handed in: a zip's bytes, or a folder's files (not followed links,
     skipping the caches and data sets intake skips too)."""
-    from .intake import _is_data, _is_litter
+    from autograder.grading.intake import _is_data, _is_litter
 
     origin = Path(origin)
     digest = hashlib.sha256()

@@ -12,8 +12,9 @@ caches that the reference's forwards return never leave the parent: the child ge
 `Token` in their place, and a stand-in backward recognises it. So the child sees no reference
 code and no reference output beyond the answers to the calls that the check's inputs imply.
 
-This module runs on both sides: imported by the parent (``autograder.standins``) and copied
-beside ``probes.py`` into the child, where it imports only the standard library and NumPy.
+This module runs on both sides: imported by the parent
+(``autograder.assignments.normalization.inside.standins``) and copied beside ``probes.py`` into the
+child, where it imports only the standard library and NumPy.
 
 A target is ``"<module>.<function>"`` or ``"<module>.<Class>.<method>"``. For a method the
 stand-in also compares the instance's ``params`` (`SELF_IN`), replays the attributes the call

@@ -9,7 +9,7 @@ Formgrader's per-submission **Autograde** button would run the student's noteboo
 server's own process, outside the sandbox: in the server this module starts, that request is
 refused with a message that says to grade with ``python -m autograder grade`` (which records
 its grades in the same gradebook). The TAs grade the inline questions, comment and save; a
-regrade keeps what they entered (see `autograder.recorder`).
+regrade keeps what they entered (see `autograder.recording.recorder`).
 """
 
 from __future__ import annotations
@@ -43,15 +43,16 @@ def free_port() -> int:
 
 def server_command(course: Path, port: int, token: str) -> list[str]:
     """The command that runs the guarded server (`serve`) in a fresh interpreter."""
-    return [sys.executable, "-m", "autograder.formgrader", "--serve", "--course", str(course),
+    return [sys.executable, "-m", "autograder.recording.formgrader", "--serve",
+            "--course", str(course),
             "--port", str(port), "--token", token]
 
 
 def _server_env() -> dict[str, str]:
     """This environment, with the kit importable from the course folder and nbgrader's tools
     (alembic) on PATH."""
-    from .config import REPO_ROOT
-    from .course import tool_env
+    from autograder.authoring.course import tool_env
+    from autograder.config import REPO_ROOT
 
     env = tool_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH"))
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.course, args.port, args.token)
         return 0
-    from .course import recorded_course
+    from autograder.authoring.course import recorded_course
 
     course = args.course or recorded_course()
     process, url = start(course, args.port)

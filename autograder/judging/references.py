@@ -1,10 +1,12 @@
-"""Regenerate or verify the hidden reference cases: ``autograder/references/<assignment>.npz``.
+"""Regenerate or verify the hidden reference cases:
+``autograder/assignments/<assignment>/references.npz``.
 
-    python -m autograder.references            # (re)write the file from solutions/
-    python -m autograder.references --check    # write nothing; exit 1 if the file has drifted
+    python -m autograder.judging.references            # (re)write the file from solutions/
+    python -m autograder.judging.references --check    # write nothing; exit 1 if the file has
+    drifted
 
-The file holds, for every hidden case of `autograder.cases` (``HIDDEN``), the probe name, the
-fixed inputs (drawn from a fixed seed) and the reference outputs (the probe run in-process on
+The file holds, for every hidden case of `autograder.judging.cases` (``HIDDEN``), the probe name,
+the fixed inputs (drawn from a fixed seed) and the reference outputs (the probe run in-process on
 ``solutions``), as ``<id>/probe``, ``<id>/in/<name>`` and ``<id>/out/<name>``. It is part of the
 grader, never of the student release.
 
@@ -23,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cases
-from .config import load_config
+from autograder.config import load_config
+from autograder.judging import cases
 
 OUTPUT_RTOL = 1e-10
 MAX_BYTES = 500_000
@@ -86,7 +88,7 @@ def drift(path: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.references",
+    parser = argparse.ArgumentParser(prog="python -m autograder.judging.references",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if the stored references have drifted")
@@ -101,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         problems = drift(path)
         if problems:
             print(f"{path}: the hidden references have drifted from solutions/ and "
-                  f"autograder/cases.py:", file=sys.stderr)
+                  f"autograder/judging/cases.py:", file=sys.stderr)
             for line in problems[:20]:
                 print(f"  {line}", file=sys.stderr)
             if len(problems) > 20:
                 print(f"  ... and {len(problems) - 20} more", file=sys.stderr)
-            print("Run `python -m autograder.references` and commit the file.", file=sys.stderr)
+            print("Run `python -m autograder.judging.references` and commit the file.",
+                  file=sys.stderr)
             return 1
         print(f"{path}: up to date ({len(cases.HIDDEN)} hidden cases)")
         return 0

@@ -35,9 +35,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .containment import size_text
-from .layouts import STUDENT_ID_RE  # noqa: F401 - student ids: folder names, gradebook keys
-from .runner import MAX_SOURCE_BYTES
+from autograder.grading.layouts import STUDENT_ID_RE  # noqa: F401 - student ids: folder names, gradebook keys
+from autograder.sandbox.containment import size_text
+from autograder.sandbox.runner import MAX_SOURCE_BYTES
 
 #: Skipped quietly wherever they are: caches and OS litter.
 _LITTER_DIRS = {"__pycache__", ".ipynb_checkpoints", "__MACOSX", ".git", ".venv", "venv"}
@@ -100,13 +100,13 @@ class Submission:
 
 
 def discover(submissions: Path | str, assignment: str = "normalization"):
-    """Every submission in ``submissions`` as an `autograder.layouts.Roster` (plain folders and
-    zips, nbgrader's submitted/ tree, Canvas's and Moodle's bulk downloads), with the notes the
+    """Every submission in ``submissions`` as an `autograder.grading.layouts.Roster` (plain folders
+    and zips, nbgrader's submitted/ tree, Canvas's and Moodle's bulk downloads), with the notes the
     instructor should read (duplicates, ids that disagree, files skipped).
 
     Raises IntakeError when the folder is missing or nothing in it can be told apart.
     """
-    from .layouts import LayoutError, read_roster
+    from autograder.grading.layouts import LayoutError, read_roster
 
     try:
         return read_roster(submissions, assignment)

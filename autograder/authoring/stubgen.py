@@ -13,8 +13,9 @@ two-line header comment.
 
 Usage (paths default to the repository this file lives in, not to the current directory)::
 
-    python -m autograder.stubgen            # (re)write assignment/
-    python -m autograder.stubgen --check    # write nothing; exit 1 if assignment/ is out of date
+    python -m autograder.authoring.stubgen            # (re)write assignment/
+    python -m autograder.authoring.stubgen --check    # write nothing; exit 1 if assignment/ is out
+    of date
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, read_toml
+from autograder.config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, read_toml
 
 DEFAULT_SOLUTIONS = REPO_ROOT / "solutions"
 DEFAULT_OUT = REPO_ROOT / "assignment"
@@ -572,7 +573,7 @@ def _show(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 out of date, 2 error)."""
     parser = argparse.ArgumentParser(
-        prog="python -m autograder.stubgen",
+        prog="python -m autograder.authoring.stubgen",
         description="Generate the student package (assignment/) from the solutions package.",
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
@@ -593,8 +594,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
                 for problem in problems:
                     print(f"  {problem}", file=sys.stderr)
-                print("Run `make stubs` (python -m autograder.stubgen) and commit the result.",
-                      file=sys.stderr)
+                print("Run `make stubs` (python -m autograder.authoring.stubgen) and commit "
+                      "the result.", file=sys.stderr)
                 return 1
             print(f"{_show(args.out)} is up to date.")
             return 0

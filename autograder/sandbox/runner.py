@@ -3,12 +3,12 @@
 ``run_probes(package_dir, calls, limits)`` makes a fresh job directory::
 
     job/                 root-owned, read-only for the child
-      bin/child.py       the script the child runs (autograder/child.py)
-      bin/probes.py      the probe functions (autograder/probes.py, or ``probes_file``)
-      bin/standins.py    the stand-ins probes.py imports (autograder/standins.py)
-      pkg/assignment/    a copy of the student's package: .py files only, regular files only
-      in/<key>.npz       the inputs of each call (keys are 0000, 0001, ... not the call ids)
-      calls<n>.json      which calls launch n runs
+      bin/child.py       the script the child runs (autograder/sandbox/inside/child.py)
+      bin/probes.py      the probe functions (autograder/assignments/normalization/inside/probes.py,
+      or ``probes_file``) bin/standins.py    the stand-ins probes.py imports
+      (autograder/assignments/normalization/inside/standins.py) pkg/assignment/    a copy of the
+      student's package: .py files only, regular files only in/<key>.npz       the inputs of each
+      call (keys are 0000, 0001, ... not the call ids) calls<n>.json      which calls launch n runs
       run<n>/            launch n's cwd/HOME, owned by the child: progress, <key>.npz, <key>.json
 
 and runs ``child.py`` under `sandbox.run_python`. A call's outcome is read back only from its
@@ -55,10 +55,10 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder import containment
 from autograder.config import REPO_ROOT, Limits
-from autograder.containment import size_text
-from autograder.sandbox import (
+from autograder.sandbox import containment
+from autograder.sandbox.containment import size_text
+from autograder.sandbox.spawn import (
     SYSTEM_DIRS,
     SandboxError,
     SandboxResult,
@@ -69,9 +69,10 @@ __all__ = ["STATUSES", "ProbeCall", "ProbeOutcome", "RunnerError", "SandboxError
 
 log = logging.getLogger(__name__)
 
-CHILD_SCRIPT = Path(__file__).with_name("child.py")
-DEFAULT_PROBES = Path(__file__).with_name("probes.py")
-STANDINS = Path(__file__).with_name("standins.py")  # imported by probes.py in the child
+CHILD_SCRIPT = Path(__file__).resolve().parent / "inside" / "child.py"
+_ASSIGNMENT_INSIDE = Path(__file__).resolve().parents[1] / "assignments/normalization/inside"
+DEFAULT_PROBES = _ASSIGNMENT_INSIDE / "probes.py"
+STANDINS = _ASSIGNMENT_INSIDE / "standins.py"  # imported by probes.py in the child
 STATUSES = ("ok", "error", "crashed", "timeout", "bad-output")
 
 MAX_FAILURES_IN_A_ROW = 3  # crashes/timeouts of one probe in a row, then skip its calls
@@ -126,7 +127,8 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
     - package_dir: the directory holding the student's ``assignment/`` package (or that package
       itself). Only its ``.py`` files are copied; nothing is imported in this process.
     - limits: for each child; a child that dies is replaced by a fresh one with full limits.
-    - probes_file: the module defining ``PROBES`` (default: ``autograder/probes.py``); it runs in
+    - probes_file: the module defining ``PROBES`` (default:
+    ``autograder/assignments/normalization/inside/probes.py``); it runs in
       the child, so it may import only the standard library and numpy.
     - isolation: see `sandbox.run_python` (default: env ``NORMLAB_SANDBOX_ISOLATION`` or "auto").
     - hide: directories the child must not see (default: the autograder repository and the

@@ -2,9 +2,10 @@
 
 Each `Mistake` is a handful of small wrong functions (a batch norm with the unbiased variance, an
 Adam that bumps ``t`` after using it, ...) that replace the matching reference functions in a copy
-of the ``solutions`` package. Running a probe (`autograder.probes`) on that mistaken package gives
-the wrong outputs for exactly the inputs the student's code saw; when the student's outputs match
-them (and they differ from the reference), `recognise` names the mistake.
+of the ``solutions`` package. Running a probe (`autograder.assignments.normalization.inside.probes`)
+on that mistaken package gives the wrong outputs for exactly the inputs the student's code saw; when
+the student's outputs match them (and they differ from the reference), `recognise` names the
+mistake.
 
 Everything here runs in the trusted parent, on ``solutions`` only; student code is never imported.
 """
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import probes
-from .config import REPO_ROOT
+from autograder.assignments.normalization.inside import probes
+from autograder.config import REPO_ROOT
 
 #: Modules of the package a probe may use.
 MODULES = ("layers", "layer_utils", "fc_net", "optim", "nn", "framework")

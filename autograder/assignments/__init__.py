@@ -1,0 +1,1 @@
+"""The assignments the grader knows, one folder each: everything specific to that assignment."""
