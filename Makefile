@@ -47,7 +47,7 @@ browser:
 		apt-get update && apt-get install -y chromium; \
 	else \
 		echo "NOTE: $(NORMLAB_CHROMIUM) is missing and this is not root with apt-get, so it cannot be"; \
-		echo "      installed here. The browser tests (tests/test_feedback_browser.py) will fail"; \
+		echo "      installed here. The browser tests (tests/autograder/recording/test_feedback_browser.py) will fail"; \
 		echo "      until it is: sudo apt-get update && sudo apt-get install -y chromium"; \
 		echo "      (or set NORMLAB_CHROMIUM to a Chromium binary)."; \
 	fi

@@ -4,15 +4,16 @@
     .venv/bin/python benchmarks/bench_fairness.py --detail     # plus every check that lost points
 
 Builds an implementation of every graded task that is not the reference
-(``tests/fairness/independent.py``), clean and with one bug at a time (classic mistakes and
-mistakes no catalogue names), grades each with the real grader (``grade_submission``, every
-task of ``autograder/release.toml``, seed 123, serially) and prints per bug the points lost in
+(``tests/autograder/judging/fairness/independent.py``), clean and with one bug at a time (classic
+mistakes and mistakes no catalogue names), grades each with the real grader (``grade_submission``,
+every task of ``autograder/release.toml``, seed 123, serially) and prints per bug the points lost in
 total, in the task holding the bug, outside it, and the outside task that lost most.
 
 Targets (issue 10): at least 90 % of all lost points charged to the bug's own task, and no single
 bug costing more than 2 points outside its task. The computation is importable
-(``tests.fairness.measure``: `grade_corpus`, `charges`, `summarize`, `format_report`), and
-``tests/test_fairness.py`` asserts the same targets. This script prints, it never asserts.
+(``tests.autograder.judging.fairness.measure``: `grade_corpus`, `charges`, `summarize`,
+`format_report`), and ``tests/autograder/judging/test_fairness.py`` asserts the same targets. This
+script prints, it never asserts.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.fairness.independent import BUGS  # noqa: E402
-from tests.fairness.measure import (  # noqa: E402
+from tests.autograder.judging.fairness.independent import BUGS  # noqa: E402
+from tests.autograder.judging.fairness.measure import (  # noqa: E402
     charges,
     fixed_config,
     format_report,

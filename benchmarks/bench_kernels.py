@@ -180,8 +180,8 @@ def sketch_bn_fwd_bwd(x, gamma, beta, dout):
     """NOT A PROPOSAL: how far a NumPy rewrite could go. Caches (xc, inv_std) instead of x_hat,
     folds gamma, inv_std and 1/N into (D,) vectors, and so makes 11 passes over (N, D) arrays
     instead of the reference's 13. Changes the cache, which batchnorm_backward, the spatial
-    version and tests (tests/test_checks.py, tests/test_cases.py) unpack as a 6-tuple, and the
-    results by rounding."""
+    version and tests (tests/autograder/judging/test_checks.py,
+    tests/autograder/judging/test_cases.py) unpack as a 6-tuple, and the results by rounding."""
     n = x.shape[0]
     mean = x.mean(axis=0)
     xc = x - mean
