@@ -58,12 +58,9 @@ import numpy as np
 from autograder.config import REPO_ROOT, Limits
 from autograder.sandbox import containment
 from autograder.sandbox.containment import size_text
-from autograder.sandbox.spawn import (
-    SYSTEM_DIRS,
-    SandboxError,
-    SandboxResult,
-    run_python,
-)
+from autograder.sandbox.confine import SYSTEM_DIRS
+from autograder.sandbox.errors import SandboxError
+from autograder.sandbox.spawn import SandboxResult, run_python
 
 __all__ = ["STATUSES", "ProbeCall", "ProbeOutcome", "RunnerError", "SandboxError", "run_probes"]
 
