@@ -1,9 +1,8 @@
 """Regenerate or verify the hidden reference cases:
 ``autograder/assignments/<assignment>/references.npz``.
 
-    python -m autograder.judging.references            # (re)write the file from solutions/
-    python -m autograder.judging.references --check    # write nothing; exit 1 if the file has
-    drifted
+    python -m autograder.judging.references          # (re)write the file from solutions/
+    python -m autograder.judging.references --check  # write nothing; exit 1 if it has drifted
 
 The file holds, for every hidden case of `autograder.judging.cases` (``HIDDEN``), the probe name,
 the fixed inputs (drawn from a fixed seed) and the reference outputs (the probe run in-process on

@@ -4,11 +4,11 @@
 
     job/                 root-owned, read-only for the child
       bin/child.py       the script the child runs (autograder/sandbox/inside/child.py)
-      bin/probes.py      the probe functions (autograder/assignments/normalization/inside/probes.py,
-      or ``probes_file``) bin/standins.py    the stand-ins probes.py imports
-      (autograder/assignments/normalization/inside/standins.py) pkg/assignment/    a copy of the
-      student's package: .py files only, regular files only in/<key>.npz       the inputs of each
-      call (keys are 0000, 0001, ... not the call ids) calls<n>.json      which calls launch n runs
+      bin/inside/        the probes (``probes_file``, default the assignment's inside/probes.py,
+                         as probes.py) and the modules beside it, imported as one package
+      pkg/assignment/    a copy of the student's package: .py files only, regular files only
+      in/<key>.npz       the inputs of each call (keys are 0000, 0001, ... not the call ids)
+      calls<n>.json      which calls launch n runs
       run<n>/            launch n's cwd/HOME, owned by the child: progress, <key>.npz, <key>.json
 
 and runs ``child.py`` under `sandbox.run_python`. A call's outcome is read back only from its
@@ -57,8 +57,8 @@ import numpy as np
 
 from autograder.config import REPO_ROOT, Limits
 from autograder.sandbox import containment
-from autograder.sandbox.containment import size_text
 from autograder.sandbox.confine import SYSTEM_DIRS
+from autograder.sandbox.containment import size_text
 from autograder.sandbox.errors import SandboxError
 from autograder.sandbox.spawn import SandboxResult, run_python
 
@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 CHILD_SCRIPT = Path(__file__).resolve().parent / "inside" / "child.py"
 _ASSIGNMENT_INSIDE = Path(__file__).resolve().parents[1] / "assignments/normalization/inside"
 DEFAULT_PROBES = _ASSIGNMENT_INSIDE / "probes.py"
-STANDINS = _ASSIGNMENT_INSIDE / "standins.py"  # imported by probes.py in the child
 STATUSES = ("ok", "error", "crashed", "timeout", "bad-output")
 
 MAX_FAILURES_IN_A_ROW = 3  # crashes/timeouts of one probe in a row, then skip its calls
@@ -159,8 +158,12 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
         bindir = jobdir / "bin"
         bindir.mkdir(mode=0o755)
         shutil.copyfile(CHILD_SCRIPT, bindir / "child.py")
-        shutil.copyfile(probes_file, bindir / "probes.py")
-        shutil.copyfile(STANDINS, bindir / "standins.py")
+        inside = bindir / "inside"  # the probes module and its siblings, imported as a package
+        inside.mkdir(mode=0o755)
+        for module in sorted(probes_file.parent.glob("*.py")):
+            if module != probes_file:
+                shutil.copyfile(module, inside / module.name)
+        shutil.copyfile(probes_file, inside / "probes.py")
         (jobdir / "in").mkdir(mode=0o755)
         keys = {}
         for i, call in enumerate(calls):
@@ -226,7 +229,7 @@ class _Job:
         }))
         os.chmod(calls_file, 0o644)
         bindir = self.jobdir / "bin"
-        args = ["--package-dir", self.jobdir / "pkg", "--probes", bindir / "probes.py",
+        args = ["--package-dir", self.jobdir / "pkg", "--probes", bindir / "inside" / "probes.py",
                 "--calls", calls_file, "--inputs-dir", self.jobdir / "in", "--out-dir", rundir]
         result = run_python(bindir / "child.py", [str(a) for a in args], rundir, self.limits,
                             isolation=self.isolation, readable=[self.jobdir], hide=self.hide,
