@@ -212,7 +212,8 @@ def record(run: Run, item: Pending, done: Done) -> None:
         run.bar.update(1)
 
 
-#: The stages of one grading run, in order.
+#: The stages of one grading run, in order: once per run, then per submission (until a stage
+#: says it goes no further), then per finished job.
 SETUP = [check_release, read_gradebook, read_release, discover_submissions, start_backend,
          open_recorder, note_interrupted]
 PER_SUBMISSION = [skip_unchanged, take_in, dispatch]
@@ -228,8 +229,9 @@ def grade_all(submissions: Path, out: Path, config: GradingConfig, course: Cours
 
     ``workers`` local processes or the Dask cluster at ``dask_scheduler`` (default: this
     process); ``force`` grades unchanged submissions again; ``job``: the grading function
-    (`scheduler.run_job`; tests pass stand-ins); ``stats`` (optional) receives timings and peak
-    memory.
+    ``job(student, folder, config) -> SubmissionResult`` that `scheduler.run_job` runs on every
+    backend (default `autograder.grading.job.grade_submission`; tests pass stand-ins);
+    ``stats`` (optional) receives timings and peak memory.
     """
     run = Run(Path(submissions), Path(out), config, course, echo, workers, dask_scheduler, force,
               job_timeout, job, stats)
