@@ -6,7 +6,6 @@ the check must fail and its message must name the mistake, never raise.
 
 import importlib
 import sys
-import time
 import types
 
 import numpy as np
@@ -35,23 +34,17 @@ def fail_text(report):
 
 
 # --------------------------------------------------------------------------------------------------
-# The reference passes everything, quickly, without side effects
+# The reference passes everything, without side effects
 # --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("task", ALL)
-def test_reference_passes_every_check_quickly(task):
+def test_reference_passes_every_check(task):
+    """(Their speed, half a second per task, is measured by benchmarks/bench_selfchecks.py.)"""
     report = checks.TASKS[task]()
     assert report.passed, str(report)
     assert report.not_implemented is None
     assert all(isinstance(c, checks.Check) and c.passed for c in report)
-    # Budget: half a second per check. The best of two runs, so a busy machine does not fail it.
-    elapsed = []
-    for _ in range(2):
-        start = time.perf_counter()
-        checks.TASKS[task]()
-        elapsed.append(time.perf_counter() - start)
-    assert min(elapsed) < 0.5, f"{task} took {min(elapsed):.2f} s"
 
 
 def test_report_is_a_list_of_name_passed_message_and_prints(capsys):
