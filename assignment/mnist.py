@@ -291,18 +291,11 @@ def find_mnist(prefer_real=True, *, datasets_dir=None):
     Returns (path, is_synthetic). When the synthetic set is used it is written first if missing
     (6000 training / 1000 test images, about a second) and one line saying so is printed.
     """
-    datasets_dir = Path(datasets_dir) if datasets_dir is not None else DATASETS_DIR
-    env = os.environ.get(ENV_VAR)
-    real = Path(env).expanduser() if env else datasets_dir / REAL_DIRNAME
-    if prefer_real and not missing_mnist_files(real):
-        return real, is_synthetic_mnist(real)
-    synthetic = datasets_dir / SYNTHETIC_DIRNAME
-    if missing_mnist_files(synthetic):
-        from .synthetic_mnist import write_synthetic_mnist
+    from .data_utils import find_dataset
+    from .synthetic_mnist import write_synthetic_mnist
 
-        write_synthetic_mnist(synthetic)
-    reason = f"no complete MNIST at {real}" if prefer_real else "prefer_real=False"
-    print(f"Using the SYNTHETIC MNIST stand-in at {synthetic} ({reason}); accuracies on it say "
-          f"nothing about real MNIST. For the real data run `bash datasets/get_datasets.sh mnist` "
-          f"from the kit folder.")
-    return synthetic, True
+    return find_dataset(
+        "MNIST", prefer_real, datasets_dir, env_var=ENV_VAR, real_dirname=REAL_DIRNAME,
+        synthetic_dirname=SYNTHETIC_DIRNAME, missing=missing_mnist_files,
+        is_synthetic=is_synthetic_mnist, write=write_synthetic_mnist,
+        fetch="bash datasets/get_datasets.sh mnist")

@@ -7,8 +7,8 @@ standard library and NumPy; everything else runs in the trusted parent):
 * ``authoring/`` builds what students get: ``assignment/`` from ``solutions/``, the release and
   its leak scan, the instructor copy, the nbgrader course, the files handed out (``templates/``).
 * ``grading/`` takes one submission from a zip or folder to a `results.SubmissionResult`:
-  intake (the only code that copies a submission), the job, and where jobs run (this process,
-  worker processes, Dask).
+  the pipeline of one grading run, intake (the only code that copies a submission), the
+  notebooks, the job, and where jobs run (this process, worker processes, Dask).
 * ``sandbox/`` starts and contains the children (uids, namespaces, mounts, cgroups, limits),
   runs probe calls in them and reads plain arrays back; ``sandbox/inside/child.py`` is the
   child's script.

@@ -13,19 +13,14 @@ it (`course.record_course`); ``grade`` and ``formgrader`` use the recorded cours
 ``--db`` defaults to ``sqlite:///<course>/gradebook.db?timeout=30``; give the same value to
 release and grade (and formgrader reads it from ``<course>/nbgrader_config.py``).
 
-Grading is split in three: `intake.prepare` (parent, per student) -> the grading job (a plain
-function returning a JSON-able `SubmissionResult`; in this process, in ``--workers N`` local
-processes or on a Dask cluster, see `autograder.grading.scheduler`) -> `Recorder.record` (parent,
-the only writer, one result at a time as they arrive). Reruns skip students whose submission is
-unchanged since it was recorded and grade again those whose grading was interrupted
-(`autograder.recording.journal`).
+This module parses the arguments and runs the commands; ``grade`` runs the stages of
+`autograder.grading.pipeline` (intake, journal skip, the job on a backend, the recorder).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,38 +28,12 @@ from pathlib import Path
 from autograder.authoring.course import (
     Course,
     CourseError,
-    grade_cells,
     record_course,
     recorded,
     recorded_course,
 )
 from autograder.config import GradingConfig, load_config
 from autograder.recording.feedback import fmt, headline_of
-from autograder.results import SubmissionResult
-
-
-class GradingFailure(Exception):
-    """The grader itself failed on a submission (not the student's fault); nothing was recorded."""
-
-
-def grade_one(student: str, workdir: Path, config: GradingConfig,
-              problems: list[str] | None = None) -> SubmissionResult:
-    """Grade one prepared submission folder; the seam for parallel workers.
-
-    Calls ``autograder.grading.job.grade_submission`` (which runs the student's code sandboxed) and
-    puts the intake problems first in the result's problems. Raises GradingFailure when the job
-    crashes, so that a grader bug never turns into a silent zero.
-    """
-    try:
-        from autograder.grading import job
-    except ImportError as exc:
-        raise GradingFailure(f"the grading job is not available ({exc})") from exc
-    try:
-        result = job.grade_submission(student, Path(workdir), config)
-    except Exception as exc:  # noqa: BLE001 - reported per student, the run goes on
-        raise GradingFailure(f"{type(exc).__name__}: {exc}") from exc
-    return _merge_problems(result, list(problems or []))
-
 
 # --------------------------------------------------------------------------------------------------
 # The grade table
@@ -210,160 +179,9 @@ def cmd_release(args) -> int:
     return 0
 
 
-def _merge_problems(result: SubmissionResult, problems: list[str]) -> SubmissionResult:
-    merged = list(problems)
-    merged += [p for p in result.problems if p not in merged]
-    result.problems = merged
-    return result
-
-
-def make_backend(config: GradingConfig, *, workers: int = 1, dask_scheduler: str | None = None,
-                 job_timeout: float | None = None, grader=grade_one, job_fn=None, echo=print):
-    """The backend that runs the grading jobs (see `autograder.grading.scheduler`)."""
-    from autograder.grading import scheduler
-
-    if job_timeout is None:
-        job_timeout = default_job_timeout(config)
-    if dask_scheduler:
-        return scheduler.DaskBackend(dask_scheduler, job_timeout,
-                                     job_fn=job_fn or scheduler.run_job, echo=echo)
-    if workers <= 1:
-        return scheduler.SerialBackend(grader)
-    warning = scheduler.shared_uid_warning() if os.geteuid() == 0 else None
-    if warning:
-        echo(f"warning: {warning}")
-    return scheduler.ProcessBackend(workers, job_timeout, job_fn or scheduler.run_job)
-
-
-def default_job_timeout(config: GradingConfig) -> float:
-    """A bound no honest job reaches: the runner stops starting children once the failed ones
-    have used MAX_FAILED_WALL_LIMITS time limits; two more full limits for the children that
-    succeed, plus a margin. Only a grader bug (not student code) can hit it."""
-    from autograder.sandbox.runner import MAX_FAILED_WALL_LIMITS
-
-    return (MAX_FAILED_WALL_LIMITS + 2) * config.limits.wall_seconds + 120.0
-
-
-def grade_all(submissions: Path, out: Path, config: GradingConfig, course: Course,
-              *, progress: bool = True, grader=grade_one, echo=print, workers: int = 1,
-              dask_scheduler: str | None = None, force: bool = False,
-              job_timeout: float | None = None, job_fn=None, stats: dict | None = None
-              ) -> tuple[list, list[str]]:
-    """Grade every submission in ``submissions``; return (rows, failures). Used by cli and demo.
-
-    The parent prepares each submission (intake), hands it to the backend (this process,
-    ``workers`` local processes or the Dask cluster at ``dask_scheduler``) and records each
-    result as it arrives: a run killed at any moment loses only the jobs in flight. A
-    submission already recorded for the same content by the same grader and configuration is
-    skipped unless ``force``. ``stats`` (optional) receives timings and peak memory.
-    """
-    from tqdm import tqdm
-
-    from autograder.grading.intake import discover, load_release_notebooks, prepare
-    from autograder.recording.journal import grader_fingerprint, submission_key
-    from autograder.recording.recorder import Recorder
-
-    if not course.release_dir.is_dir():
-        raise CourseError(
-            f"{course.root} holds no release of {config.assignment!r} ({course.release_dir} is "
-            "missing): run `python -m autograder release --out DIR` first, with the same "
-            "--course and --db"
-        )
-    started = time.perf_counter()
-    cells = grade_cells(course.db_url, config.assignment)  # a bad gradebook stops us here
-    release_notebooks = load_release_notebooks(course.release_dir, config.notebooks)
-    roster = discover(submissions, config.assignment)
-    students = roster.pairs()
-    names = {f.student: f.name for f in roster.found if f.name}
-    if roster.layout != "plain":
-        echo(f"submissions: {roster.layout} layout, {len(students)} student(s)")
-    for note in roster.notes:
-        echo(f"note: {note}")
-    # The backend first: a cluster that cannot be reached leaves OUT untouched.
-    backend = make_backend(config, workers=workers, dask_scheduler=dask_scheduler,
-                           job_timeout=job_timeout, grader=grader, job_fn=job_fn, echo=echo)
-    try:
-        recorder = Recorder(Path(out), course, config, cells, release_notebooks)
-    except BaseException:
-        backend.close(kill=True)
-        raise
-    fingerprint = grader_fingerprint(config, release_notebooks)
-    interrupted = [s for s in recorder.journal.interrupted() if s in dict(students)]
-    if interrupted:
-        echo(f"note: grading of {len(interrupted)} student(s) was interrupted in an earlier run "
-             f"({', '.join(interrupted[:5])}{', ...' if len(interrupted) > 5 else ''}); "
-             "they are graded again")
-    failures: list[str] = []
-    skipped: list = []
-    timings: list[dict] = []
-    in_flight: dict[int, tuple] = {}
-    bar = tqdm(total=len(students), desc="grading", unit="student", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
-    try:
-        waiting = iter(students)
-        exhausted = False
-        ticket = 0
-        while True:
-            while not exhausted and backend.in_flight() < backend.capacity:
-                item = next(waiting, None)
-                if item is None:
-                    exhausted = True
-                    break
-                student, origin = item
-                key = submission_key(fingerprint, origin)
-                row = None if force else recorder.up_to_date(student, key)
-                if row is not None:
-                    skipped.append(row)
-                    bar.update(1)
-                    continue
-                t0 = time.perf_counter()
-                submission = prepare(student, origin, config.notebooks, release_notebooks)
-                submission.name = names.get(student)
-                ticket += 1
-                in_flight[ticket] = (submission, key, time.perf_counter() - t0)
-                bar.set_postfix_str(student)
-                backend.submit(ticket, student, submission.workdir, config)
-            if not in_flight:
-                break
-            for done in backend.wait(timeout=5.0):
-                submission, key, intake_seconds = in_flight.pop(done.ticket)
-                try:
-                    if done.result is None:
-                        failures.append(f"{done.student}: grading failed, nothing recorded: "
-                                        f"{done.error}")
-                        continue
-                    t0 = time.perf_counter()
-                    recorder.record(_merge_problems(done.result, submission.problems),
-                                    submission, key)
-                    timings.append({"student": done.student, "intake": intake_seconds,
-                                    "job": done.seconds, "record": time.perf_counter() - t0,
-                                    "worker": done.worker})
-                finally:
-                    submission.cleanup()
-                    bar.update(1)
-    except BaseException:
-        if backend is not None:
-            backend.close(kill=True)
-            backend = None
-        raise
-    finally:
-        bar.close()
-        if backend is not None:
-            backend.close()
-        for submission, _, _ in in_flight.values():
-            submission.cleanup()
-        rows = recorder.finish()
-        if stats is not None:
-            stats.update(timings=timings, skipped=len(skipped), failures=len(failures),
-                         wall=time.perf_counter() - started,
-                         peaks=dict(getattr(backend, "peaks", {}) or {}))
-    for warning in recorder.warnings:
-        echo(f"warning: {warning}")
-    return sorted(rows + skipped, key=lambda r: r.student), failures
-
-
 def cmd_grade(args) -> int:
     from autograder.grading.intake import IntakeError
+    from autograder.grading.pipeline import grade_all
     from autograder.grading.scheduler import SchedulerError
     from autograder.recording.recorder import RecorderError
 

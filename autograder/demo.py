@@ -28,8 +28,9 @@ from pathlib import Path
 
 from autograder.authoring import stubgen
 from autograder.authoring.release import build_release
-from autograder.cli import fix_first_summary, format_table, grade_all
+from autograder.cli import fix_first_summary, format_table
 from autograder.config import REPO_ROOT, GradingConfig, load_config
+from autograder.grading.pipeline import grade_all
 
 DEFAULT_DIR = REPO_ROOT / "build" / "demo"
 MARKER = ".normlab-demo"

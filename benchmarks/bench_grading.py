@@ -87,7 +87,7 @@ def make_population(templates: dict[str, Path], folder: Path, n: int) -> list[st
 
 def startup_seconds() -> float:
     """What `python -m autograder grade` pays before grading: interpreter, imports."""
-    code = "import autograder.cli, autograder.recording.recorder, nbgrader.api, tqdm"
+    code = "import autograder.cli, autograder.grading.pipeline, nbgrader.api, tqdm"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
     return time.perf_counter() - started
@@ -146,9 +146,10 @@ def main(argv=None) -> int:
     n = args.n or (20 if args.quick else 100)
     single = args.single or (8 if args.quick else 16)
 
-    from autograder import cli, demo
+    from autograder import demo
     from autograder.authoring.release import build_release
     from autograder.config import load_config
+    from autograder.grading.pipeline import grade_all
     from autograder.judging.plan import select_checks
     from solutions.synthetic_cifar import write_synthetic_cifar10
 
@@ -189,8 +190,8 @@ def main(argv=None) -> int:
             shutil.copyfile(entry, subset / entry.name)
     stats1: dict = {}
     course1 = copy_course(release.course, base / "course-single")
-    cli.grade_all(subset, base / "out-single", config, course1, progress=False, echo=quiet,
-                  workers=1, stats=stats1)
+    grade_all(subset, base / "out-single", config, course1, progress=False, echo=quiet,
+              workers=1, stats=stats1)
     per = sorted(t["intake"] + t["job"] + t["record"] for t in stats1["timings"])
     median = statistics.median(per)
     q1, _, q3 = statistics.quantiles(per, n=4) if len(per) > 1 else (per[0],) * 3
@@ -201,9 +202,8 @@ def main(argv=None) -> int:
     stats2: dict = {}
     course2 = copy_course(release.course, base / "course-workers")
     started = time.perf_counter()
-    rows, failures = cli.grade_all(population, base / "out-workers", config, course2,
-                                   progress=False, echo=quiet, workers=args.workers,
-                                   stats=stats2)
+    rows, failures = grade_all(population, base / "out-workers", config, course2,
+                               progress=False, echo=quiet, workers=args.workers, stats=stats2)
     batch = time.perf_counter() - started
     startup = startup_seconds()
     same = _compare(base / "out-single", base / "out-workers", per_student=[

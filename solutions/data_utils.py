@@ -251,21 +251,37 @@ def find_cifar10(prefer_real=True, *, datasets_dir=None):
     5000 training images are too few for ``get_CIFAR10_data()``'s defaults; ask for e.g.
     ``num_training=4000, num_validation=1000``.
     """
+    from .synthetic_cifar import write_synthetic_cifar10
+
+    return find_dataset(
+        "CIFAR-10", prefer_real, datasets_dir, env_var=ENV_VAR, real_dirname=REAL_DIRNAME,
+        synthetic_dirname=SYNTHETIC_DIRNAME, missing=_missing_files,
+        is_synthetic=is_synthetic_cifar10, write=write_synthetic_cifar10,
+        fetch="bash datasets/get_datasets.sh")
+
+
+def find_dataset(title, prefer_real, datasets_dir, *, env_var, real_dirname, synthetic_dirname,
+                 missing, is_synthetic, write, fetch):
+    """The folder of a dataset (``title``: "CIFAR-10", "MNIST"): the real one if complete, else
+    the synthetic stand-in, written first when missing. Used by `find_cifar10` and
+    `mnist.find_mnist`, which pass their folder names and file checks.
+
+    Inputs: ``prefer_real``, ``datasets_dir`` as for `find_cifar10`; ``env_var`` names the
+    variable that points to the real folder; ``missing(path)`` lists the files a folder lacks;
+    ``is_synthetic(path)`` says whether a folder holds the stand-in; ``write(path)`` writes the
+    stand-in; ``fetch`` is the command that downloads the real data.
+
+    Returns (path, is_synthetic).
+    """
     datasets_dir = Path(datasets_dir) if datasets_dir is not None else DATASETS_DIR
-    env = os.environ.get(ENV_VAR)
-    real = Path(env).expanduser() if env else datasets_dir / REAL_DIRNAME
-    if prefer_real and not _missing_files(real):
-        return real, is_synthetic_cifar10(real)
-
-    synthetic = datasets_dir / SYNTHETIC_DIRNAME
-    if _missing_files(synthetic):
-        from .synthetic_cifar import write_synthetic_cifar10
-
-        write_synthetic_cifar10(synthetic)
-    reason = f"no complete CIFAR-10 at {real}" if prefer_real else "prefer_real=False"
-    print(
-        f"Using the SYNTHETIC CIFAR-10 stand-in at {synthetic} ({reason}); accuracies on it say "
-        f"nothing about real CIFAR-10. For the real data run `bash datasets/get_datasets.sh` "
-        f"from the kit folder."
-    )
+    env = os.environ.get(env_var)
+    real = Path(env).expanduser() if env else datasets_dir / real_dirname
+    if prefer_real and not missing(real):
+        return real, is_synthetic(real)
+    synthetic = datasets_dir / synthetic_dirname
+    if missing(synthetic):
+        write(synthetic)
+    reason = f"no complete {title} at {real}" if prefer_real else "prefer_real=False"
+    print(f"Using the SYNTHETIC {title} stand-in at {synthetic} ({reason}); accuracies on it say "
+          f"nothing about real {title}. For the real data run `{fetch}` from the kit folder.")
     return synthetic, True

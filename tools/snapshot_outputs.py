@@ -43,7 +43,7 @@ def _config_with_seed(folder: Path, seed: int) -> Path:
 
 
 def _grade_fairness_corpus(base: Path, config, course) -> Path:
-    from autograder.cli import grade_all
+    from autograder.grading.pipeline import grade_all
     from tests.autograder.judging.fairness.independent import BUGS, build_submission
 
     folder = base / "fairness"

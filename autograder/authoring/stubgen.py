@@ -13,9 +13,8 @@ two-line header comment.
 
 Usage (paths default to the repository this file lives in, not to the current directory)::
 
-    python -m autograder.authoring.stubgen            # (re)write assignment/
-    python -m autograder.authoring.stubgen --check    # write nothing; exit 1 if assignment/ is out
-    of date
+    python -m autograder.authoring.stubgen          # (re)write assignment/
+    python -m autograder.authoring.stubgen --check  # write nothing; exit 1 if assignment/ is stale
 """
 
 from __future__ import annotations

@@ -1,22 +1,21 @@
-"""Where grading jobs run: in this process, in local worker processes, or on a Dask cluster.
+"""Where grading jobs run, and the one entry every backend calls: `run_job`.
 
-Every backend runs the same job, `run_job` (a thin wrapper of `job.grade_submission`, which runs
-the student's code in sandboxed children), and hands back plain data: a `Done` holding the
-`SubmissionResult` (carried as JSON) or the reason the job failed. Backends never write grades;
-the parent (`cli.grade_all`) is the single recorder and writes each result as it arrives.
+`run_job` (in a worker: this process, a local worker process or a Dask worker) runs ONE grading
+function on one prepared submission and hands back plain data, never raising: ``{"result":
+SubmissionResult JSON}`` or ``{"error": why}``, plus the worker's name and peak memory. The
+grading function is `job.grade_submission` (which runs the student's code in sandboxed children)
+unless the caller gives another one with the same signature, ``job(student, folder, config) ->
+SubmissionResult``, raising on failure: tests pass stand-ins through the ``job`` parameter of
+`autograder.grading.pipeline.grade_all` (top-level functions, so that worker processes and Dask
+can pickle them). Every backend turns the reply into a `Done` (`done_from_reply`). Backends never
+write grades; the parent (`autograder.grading.pipeline`) is the single recorder and writes each
+result as it arrives.
 
-``SerialBackend``
-    One job at a time, in this process (``grade`` without ``--workers``).
-``ProcessBackend``
-    ``--workers N``: N long-lived worker processes on this machine (``multiprocessing``, spawn),
-    one job each at a time. The submission is passed as the path of its prepared folder. A job
-    that outlives ``job_timeout`` (a grader bug: the sandbox bounds student code on its own) or a
-    worker that dies costs that one job: the worker is killed and replaced, the others go on.
-``DaskBackend``
-    ``--dask-scheduler ADDRESS``: each job is a task on an existing ``dask.distributed`` cluster.
-    Workers need not share a file system with the parent: the prepared ``assignment/`` (the only
-    part the job reads) travels inside the task as a zip in memory (`pack_submission`, at most
-    ``MAX_PAYLOAD_BYTES`` uncompressed) and is unpacked into a temporary folder on the worker.
+The backends: `SerialBackend` (here: one job at a time, in this process, ``grade`` without
+``--workers``), `autograder.grading.workers.ProcessBackend` (``--workers N`` local processes) and
+`autograder.grading.dask_backend.DaskBackend` (``--dask-scheduler ADDRESS``). Each has
+``capacity``, ``in_flight()``, ``submit(ticket, student, workdir, config)``, ``wait(timeout)``
+(the `Done` jobs) and ``close(kill)``.
 
 Sandbox uids. When the grader runs as root, each sandboxed child drops to an unprivileged uid
 of its own, which `sandbox.run_python` claims with a machine-wide lock while the child runs:
@@ -33,23 +32,18 @@ worker, since the jobs run there.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import multiprocessing
 import os
 import resource
 import shutil
-import signal
 import socket
 import sys
 import tempfile
 import time
 import traceback
-import uuid
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.connection import wait as mp_wait
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from autograder.config import GradingConfig
@@ -80,7 +74,7 @@ class Done:
 
 
 # ------------------------------------------------------------------------------------------------
-# The job (runs in a worker: local process or Dask)
+# The job entry (runs in a worker: this process, a local process or Dask)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -89,28 +83,30 @@ def _maxrss_bytes(who: int) -> int:
     return int(resource.getrusage(who).ru_maxrss) * scale
 
 
-def run_job(student: str, payload: str | bytes, config: GradingConfig) -> dict:
+def run_job(student: str, payload: str | bytes, config: GradingConfig,
+            job: Callable | None = None) -> dict:
     """Grade one prepared submission; return plain data (never raises).
 
-    - payload: the prepared folder's path (same machine) or `pack_submission` bytes (unpacked
-      into a temporary folder here, removed afterwards).
+    - payload: the prepared folder's path (same machine) or `pack_submission` bytes
+      (unpacked into a temporary folder here, removed afterwards).
+    - job: ``job(student, folder, config) -> SubmissionResult``, raising on failure (default:
+      `autograder.grading.job.grade_submission`).
 
     Returns ``{"result": SubmissionResult JSON}`` or ``{"error": text}``, plus ``"worker"``,
-    ``"peak_rss"`` and ``"peak_rss_children"`` (bytes).
+    ``"peak_rss"``, ``"peak_rss_children"`` (bytes) and ``"grader"`` (`worker_fingerprint`).
     """
     reply: dict = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
     scratch = None
     try:
-        from autograder.grading import job
-
+        if job is None:
+            from autograder.grading.job import grade_submission as job
         if isinstance(payload, bytes | bytearray):
             scratch = Path(tempfile.mkdtemp(prefix=f"normlab-dask-{student}-"))
             unpack_submission(bytes(payload), scratch)
             folder = scratch
         else:
             folder = Path(payload)
-        result = job.grade_submission(student, folder, config)
-        reply["result"] = result.to_json()
+        reply["result"] = job(student, folder, config).to_json()
     except Exception as exc:  # noqa: BLE001 - returned to the parent, reported per student
         where = traceback.extract_tb(exc.__traceback__)[-1:]
         at = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
@@ -133,7 +129,8 @@ def worker_fingerprint() -> str:
     return code_fingerprint()
 
 
-def _done_from_reply(ticket: int, student: str, reply: dict, seconds: float) -> Done:
+def done_from_reply(ticket: int, student: str, reply: dict, seconds: float) -> Done:
+    """The `Done` of a `run_job` reply (a reply that cannot be read is a failed job)."""
     result = None
     error = reply.get("error")
     if error is None:
@@ -207,6 +204,7 @@ def unpack_submission(data: bytes, dest: Path, max_bytes: int = MAX_PAYLOAD_BYTE
                 shutil.copyfileobj(source, sink)
 
 
+
 # ------------------------------------------------------------------------------------------------
 # Sandbox uids
 # ------------------------------------------------------------------------------------------------
@@ -252,18 +250,18 @@ _announced: set[int] = set()
 
 
 # ------------------------------------------------------------------------------------------------
-# Backends
+# In this process
 # ------------------------------------------------------------------------------------------------
 
 
 class SerialBackend:
-    """One job at a time, in this process: ``grader(student, workdir, config, problems)``."""
+    """One job at a time, in this process: `run_job` on the prepared folder."""
 
     capacity = 1
     name = "serial"
 
-    def __init__(self, grader: Callable):
-        self.grader = grader
+    def __init__(self, job: Callable | None = None):
+        self.job = job
         self.queue: list[tuple[int, str, Path, GradingConfig]] = []
         self.peaks: dict[str, tuple[int, int]] = {}
 
@@ -279,343 +277,11 @@ class SerialBackend:
             return []
         ticket, student, workdir, config = self.queue.pop(0)
         started = time.perf_counter()
-        try:
-            result = self.grader(student, workdir, config, None)
-            done = Done(ticket, student, result, None)
-        except Exception as exc:  # noqa: BLE001 - GradingFailure and grader bugs alike
-            done = Done(ticket, student, None, str(exc) or type(exc).__name__)
-        done.seconds = time.perf_counter() - started
+        reply = run_job(student, str(workdir), config, self.job)
+        done = done_from_reply(ticket, student, reply, time.perf_counter() - started)
         done.worker = "this process"
-        done.peak_rss = _maxrss_bytes(resource.RUSAGE_SELF)
-        done.peak_rss_children = _maxrss_bytes(resource.RUSAGE_CHILDREN)
         self.peaks[done.worker] = (done.peak_rss, done.peak_rss_children)
         return [done]
 
     def close(self, kill: bool = False) -> None:
         self.queue.clear()
-
-
-def _worker_main(conn, job_fn: Callable) -> None:
-    """A local worker process: run jobs received on ``conn`` until told to stop (or EOF)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if job_fn is run_job:
-        from autograder.grading import job  # noqa: F401 - imported while the parent prepares the first jobs
-    try:
-        conn.send(("ready", os.getpid()))
-    except (OSError, ValueError):
-        return
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        ticket, args = message
-        try:
-            reply = job_fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - a job function must not kill the worker
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        try:
-            conn.send((ticket, reply))
-        except (OSError, ValueError):
-            return  # the parent is gone
-
-
-@dataclass
-class _Worker:
-    index: int
-    process: multiprocessing.process.BaseProcess
-    conn: object
-    job: tuple | None = None  # (ticket, student, started)
-    peak: tuple[int, int] = (0, 0)
-    ready: bool = False  # it said so: it started (imports, main-module guard) fine
-
-
-@dataclass
-class ProcessBackend:
-    """``workers`` local processes, each running ``job_fn(student, str(workdir), config)``."""
-
-    workers: int
-    job_timeout: float | None = None
-    job_fn: Callable = run_job
-    name: str = "local processes"
-    peaks: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.workers < 1:
-            raise SchedulerError("--workers must be at least 1")
-        self._ctx = multiprocessing.get_context("spawn")
-        self._pool: list[_Worker] = [self._start(i) for i in range(self.workers)]
-        self._results: list[Done] = []
-
-    @property
-    def capacity(self) -> int:
-        return self.workers
-
-    def _start(self, index: int) -> _Worker:
-        parent_end, child_end = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child_end, self.job_fn),
-                                    name=f"normlab-grader-{index}", daemon=True)
-        process.start()
-        child_end.close()
-        return _Worker(index, process, parent_end)
-
-    def _replace(self, worker: _Worker) -> None:
-        with contextlib.suppress(OSError):
-            worker.process.kill()
-        worker.process.join(5)
-        with contextlib.suppress(OSError):
-            worker.conn.close()
-        self._pool[worker.index] = self._start(worker.index)
-
-    def in_flight(self) -> int:
-        return sum(w.job is not None for w in self._pool)
-
-    def submit(self, ticket: int, student: str, workdir: Path, config: GradingConfig) -> None:
-        announce_isolation(config)
-        idle = [w for w in self._pool if w.job is None]
-        if not idle:
-            raise SchedulerError("submit() without a free worker")
-        worker = idle[0]
-        if not worker.process.is_alive():  # died while idle (the OOM killer, say)
-            with contextlib.suppress(EOFError, OSError):
-                while worker.conn.poll():
-                    if worker.conn.recv()[0] == "ready":
-                        worker.ready = True
-            if not worker.ready:
-                self._died(worker)  # never started: raises
-            self._replace(worker)
-            worker = self._pool[worker.index]
-        worker.job = (ticket, student, time.perf_counter())
-        try:
-            worker.conn.send((ticket, (student, str(workdir), config)))
-        except (OSError, ValueError) as exc:
-            self._fail(worker, f"the worker process could not take the job ({exc})")
-
-    def _fail(self, worker: _Worker, why: str) -> None:
-        ticket, student, started = worker.job
-        self._results.append(Done(ticket, student, None, why, time.perf_counter() - started,
-                                  worker.process.name))
-        worker.job = None
-        self._replace(worker)
-
-    def wait(self, timeout: float | None = None) -> list[Done]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._results:
-            busy = [w for w in self._pool if w.job is not None]
-            if not busy:
-                break
-            wait_for = None if deadline is None else deadline - time.monotonic()
-            if self.job_timeout is not None:
-                now = time.perf_counter()
-                first_due = min(w.job[2] + self.job_timeout - now for w in busy)
-                wait_for = first_due if wait_for is None else min(wait_for, first_due)
-            ready = mp_wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
-                            None if wait_for is None else max(wait_for, 0.0))
-            for worker in busy:
-                if worker.conn in ready:
-                    try:
-                        ticket, reply = worker.conn.recv()
-                    except (EOFError, OSError):
-                        self._died(worker)
-                        continue
-                    if ticket == "ready":
-                        worker.ready = True
-                        continue
-                    _, student, started = worker.job
-                    done = _done_from_reply(ticket, student, reply,
-                                            time.perf_counter() - started)
-                    done.worker = worker.process.name
-                    worker.peak = (max(worker.peak[0], done.peak_rss),
-                                   max(worker.peak[1], done.peak_rss_children))
-                    self.peaks[f"worker {worker.index}"] = worker.peak
-                    worker.job = None
-                    self._results.append(done)
-                elif worker.process.sentinel in ready:
-                    self._died(worker)
-                elif (self.job_timeout is not None
-                      and time.perf_counter() - worker.job[2] > self.job_timeout):
-                    self._fail(worker, f"the job ran longer than the job timeout "
-                                       f"({self.job_timeout:.0f} s); its worker was killed")
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-        done, self._results = self._results, []
-        return done
-
-    def _died(self, worker: _Worker) -> None:
-        why = self._death(worker)
-        if not worker.ready:
-            self.close(kill=True)
-            raise SchedulerError(
-                f"a grading worker process could not start ({why.split('(')[-1].rstrip(')')}"
-                "). When grading from a script of your own, put the call under "
-                "`if __name__ == '__main__':` (worker processes are started with 'spawn')")
-        self._fail(worker, why)
-
-    @staticmethod
-    def _death(worker: _Worker) -> str:
-        worker.process.join(1)
-        code = worker.process.exitcode
-        if code is not None and code < 0:
-            try:
-                how = f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"killed by signal {-code}"
-        else:
-            how = f"exited with status {code}"
-        return f"the grading worker process died ({how}) while grading"
-
-    def close(self, kill: bool = False) -> None:
-        for worker in self._pool:
-            if kill or worker.job is not None:
-                with contextlib.suppress(OSError):
-                    worker.process.kill()
-            else:
-                with contextlib.suppress(OSError, ValueError):
-                    worker.conn.send(None)
-        for worker in self._pool:
-            worker.process.join(10)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(5)
-            with contextlib.suppress(OSError):
-                worker.conn.close()
-        self._pool = []
-
-
-class DaskBackend:
-    """Jobs as tasks on an existing dask.distributed cluster (the scheduler at ``address``)."""
-
-    name = "dask"
-
-    def __init__(self, address: str, job_timeout: float | None = None,
-                 job_fn: Callable = run_job, connect_timeout: float = 30.0,
-                 echo: Callable = print):
-        try:
-            from distributed import Client
-        except ImportError as exc:  # pragma: no cover - distributed is in requirements-dev
-            raise SchedulerError(f"--dask-scheduler needs dask.distributed ({exc}); "
-                                 "pip install distributed") from exc
-        try:
-            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
-        self.job_timeout = job_timeout
-        self.job_fn = job_fn
-        self.echo = echo
-        self._announced = False
-        self.peaks: dict[str, tuple[int, int]] = {}
-        self._futures: dict = {}  # future -> (ticket, student, started)
-        self._early: list[Done] = []  # jobs that failed before reaching the cluster
-        self._checked = time.monotonic()
-        self._capacity = 0
-        try:
-            self.client.wait_for_workers(1, timeout=connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            self.client.close()
-            raise SchedulerError(f"the Dask cluster at {address} has no worker "
-                                 f"({exc}); start workers first") from exc
-        self.fingerprint = worker_fingerprint()
-        try:
-            found = self.client.run(worker_fingerprint)
-        except Exception as exc:  # noqa: BLE001 - e.g. autograder not importable there
-            self.client.close()
-            raise SchedulerError(f"the Dask workers cannot run the grader ({type(exc).__name__}:"
-                                 f" {exc}); install this normlab checkout on them") from exc
-        other = sorted(addr for addr, fp in found.items() if fp != self.fingerprint)
-        if other:
-            self.client.close()
-            raise SchedulerError(
-                f"Dask worker(s) {', '.join(other)} run another version of the grader (code, "
-                "references or solutions differ from this checkout); give every worker the "
-                "same checkout")
-        self._capacity = sum(self.client.nthreads().values())
-        with contextlib.suppress(Exception):
-            for address, warning in sorted(self.client.run(shared_uid_warning).items()):
-                if warning:
-                    echo(f"warning: Dask worker {address}: {warning}")
-
-    @property
-    def capacity(self) -> int:
-        now = time.monotonic()
-        if now - self._checked > 2.0:
-            self._checked = now
-            with contextlib.suppress(Exception):
-                self._capacity = sum(self.client.nthreads().values())
-        return max(self._capacity, 1)
-
-    def in_flight(self) -> int:
-        return len(self._futures)
-
-    def submit(self, ticket: int, student: str, workdir: Path, config: GradingConfig) -> None:
-        if not self._announced:
-            self._announced = True
-            with contextlib.suppress(Exception):  # the jobs run on the workers: ask them
-                for address, lines in sorted(self.client.run(isolation_report, config).items()):
-                    for line in lines:
-                        self.echo(f"Dask worker {address}: {line}")
-        started = time.perf_counter()
-        try:
-            payload = pack_submission(workdir)
-        except (SchedulerError, OSError) as exc:
-            self._early.append(Done(ticket, student, None, str(exc)))
-            return
-        future = self.client.submit(self.job_fn, student, payload, config,
-                                    key=f"normlab-grade-{student}-{uuid.uuid4().hex[:8]}",
-                                    pure=False)
-        self._futures[future] = (ticket, student, started)
-
-    def wait(self, timeout: float | None = None) -> list[Done]:
-        from distributed import wait as dask_wait
-
-        done_list, self._early = self._early, []
-        if done_list or not self._futures:
-            return done_list
-        wait_for = timeout
-        if self.job_timeout is not None:
-            now = time.perf_counter()
-            due = min(s + self.job_timeout - now for (_, _, s) in self._futures.values())
-            wait_for = max(0.0, due if wait_for is None else min(wait_for, due))
-        with contextlib.suppress(TimeoutError), self.client.as_current():
-            dask_wait(list(self._futures), timeout=wait_for, return_when="FIRST_COMPLETED")
-        now = time.perf_counter()
-        for future in list(self._futures):
-            ticket, student, started = self._futures[future]
-            if future.status == "finished":
-                reply = future.result()
-                done = _done_from_reply(ticket, student, reply, now - started)
-                if done.result is not None and reply.get("grader") != self.fingerprint:
-                    done.result, done.error = None, (
-                        f"worker {done.worker} runs another version of the grader; its "
-                        "result was not used")
-                self.peaks[done.worker] = (max(self.peaks.get(done.worker, (0, 0))[0],
-                                               done.peak_rss),
-                                           max(self.peaks.get(done.worker, (0, 0))[1],
-                                               done.peak_rss_children))
-            elif future.status in ("error", "cancelled", "lost"):
-                try:
-                    exc = future.exception(timeout=5)
-                    why = f"{type(exc).__name__}: {exc}"
-                except Exception as other:  # noqa: BLE001 - cancelled futures raise here
-                    why = f"{type(other).__name__}: {other}"
-                done = Done(ticket, student, None, f"the Dask task failed ({why})",
-                            now - started)
-            elif self.job_timeout is not None and now - started > self.job_timeout:
-                future.cancel()
-                done = Done(ticket, student, None, f"the job ran longer than the job timeout "
-                                                   f"({self.job_timeout:.0f} s) on the cluster; "
-                                                   "cancelled", now - started)
-            else:
-                continue
-            del self._futures[future]
-            done_list.append(done)
-        return done_list
-
-    def close(self, kill: bool = False) -> None:
-        with contextlib.suppress(Exception):
-            if self._futures:
-                self.client.cancel(list(self._futures))
-        self._futures.clear()
-        with contextlib.suppress(Exception):
-            self.client.close()

@@ -2,9 +2,8 @@
 references.npz``): reading them for grading, computing reference outputs, and the command that
 regenerates or verifies the file.
 
-    python -m autograder.judging.references            # (re)write the file from solutions/
-    python -m autograder.judging.references --check    # write nothing; exit 1 if the file has
-    drifted
+    python -m autograder.judging.references          # (re)write the file from solutions/
+    python -m autograder.judging.references --check  # write nothing; exit 1 if it has drifted
 
 The file holds, for every hidden case of the assignment (``HIDDEN`` of
 ``autograder/assignments/<assignment>/inputs.py``), the probe name, the fixed inputs (drawn from

@@ -4,11 +4,11 @@
 
     job/                 root-owned, read-only for the child
       bin/child.py       the script the child runs (autograder/sandbox/inside/child.py)
-      bin/probes.py      the probe functions (autograder/assignments/normalization/inside/probes.py,
-      or ``probes_file``) bin/standins.py    the stand-ins probes.py imports
-      (autograder/assignments/normalization/inside/standins.py) pkg/assignment/    a copy of the
-      student's package: .py files only, regular files only in/<key>.npz       the inputs of each
-      call (keys are 0000, 0001, ... not the call ids) calls<n>.json      which calls launch n runs
+      bin/inside/        the probes (``probes_file``, default the assignment's inside/probes.py,
+                         as probes.py) and the modules beside it, imported as one package
+      pkg/assignment/    the student's package: intake's copy, placed as it is
+      in/<key>.npz       the inputs of each call (keys are 0000, 0001, ... not the call ids)
+      calls<n>.json      which calls launch n runs
       run<n>/            launch n's cwd/HOME, owned by the child: progress, <key>.npz, <key>.json
 
 and runs ``child.py`` under `sandbox.run_python`. A call's outcome is read back only from its
@@ -57,13 +57,10 @@ import numpy as np
 
 from autograder.config import REPO_ROOT, Limits
 from autograder.sandbox import containment
+from autograder.sandbox.confine import SYSTEM_DIRS
 from autograder.sandbox.containment import size_text
-from autograder.sandbox.spawn import (
-    SYSTEM_DIRS,
-    SandboxError,
-    SandboxResult,
-    run_python,
-)
+from autograder.sandbox.errors import SandboxError
+from autograder.sandbox.spawn import SandboxResult, run_python
 
 __all__ = ["STATUSES", "ProbeCall", "ProbeOutcome", "RunnerError", "SandboxError", "run_probes"]
 
@@ -72,16 +69,11 @@ log = logging.getLogger(__name__)
 CHILD_SCRIPT = Path(__file__).resolve().parent / "inside" / "child.py"
 _ASSIGNMENT_INSIDE = Path(__file__).resolve().parents[1] / "assignments/normalization/inside"
 DEFAULT_PROBES = _ASSIGNMENT_INSIDE / "probes.py"
-STANDINS = _ASSIGNMENT_INSIDE / "standins.py"  # imported by probes.py in the child
 STATUSES = ("ok", "error", "crashed", "timeout", "bad-output")
 
 MAX_FAILURES_IN_A_ROW = 3  # crashes/timeouts of one probe in a row, then skip its calls
 MAX_FAILED_LAUNCHES = 30  # children that died, per job, before nothing more is run ...
 MAX_FAILED_WALL_LIMITS = 10  # ... or once the children that died used this many time limits
-MAX_SOURCE_BYTES = 1 * 2**20  # per copied .py file
-MAX_PACKAGE_BYTES = 16 * 2**20
-MAX_PACKAGE_FILES = 300
-MAX_PACKAGE_DEPTH = 4
 _MAX_JSON_BYTES = 256 * 1024
 _MAX_PROGRESS_BYTES = 4 * 2**20
 _MAX_STACKS_BYTES = 512 * 1024  # the tail of run<n>/stacks that is read
@@ -125,7 +117,8 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
     """Run every call on the student's package; return ``{call.id: ProbeOutcome}`` in call order.
 
     - package_dir: the directory holding the student's ``assignment/`` package (or that package
-      itself). Only its ``.py`` files are copied; nothing is imported in this process.
+      itself): intake's copy (`autograder.grading.intake.copy_package`), placed into the job
+      folder as it is; nothing is imported in this process.
     - limits: for each child; a child that dies is replaced by a fresh one with full limits.
     - probes_file: the module defining ``PROBES`` (default:
     ``autograder/assignments/normalization/inside/probes.py``); it runs in
@@ -158,12 +151,16 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
             from e
     with contained:
         jobdir = contained.path
-        _copy_package(source, jobdir / "pkg" / "assignment")
+        _place_package(source, jobdir / "pkg" / "assignment")
         bindir = jobdir / "bin"
         bindir.mkdir(mode=0o755)
         shutil.copyfile(CHILD_SCRIPT, bindir / "child.py")
-        shutil.copyfile(probes_file, bindir / "probes.py")
-        shutil.copyfile(STANDINS, bindir / "standins.py")
+        inside = bindir / "inside"  # the probes module and its siblings, imported as a package
+        inside.mkdir(mode=0o755)
+        for module in sorted(probes_file.parent.glob("*.py")):
+            if module != probes_file:
+                shutil.copyfile(module, inside / module.name)
+        shutil.copyfile(probes_file, inside / "probes.py")
         (jobdir / "in").mkdir(mode=0o755)
         keys = {}
         for i, call in enumerate(calls):
@@ -229,7 +226,7 @@ class _Job:
         }))
         os.chmod(calls_file, 0o644)
         bindir = self.jobdir / "bin"
-        args = ["--package-dir", self.jobdir / "pkg", "--probes", bindir / "probes.py",
+        args = ["--package-dir", self.jobdir / "pkg", "--probes", bindir / "inside" / "probes.py",
                 "--calls", calls_file, "--inputs-dir", self.jobdir / "in", "--out-dir", rundir]
         result = run_python(bindir / "child.py", [str(a) for a in args], rundir, self.limits,
                             isolation=self.isolation, readable=[self.jobdir], hide=self.hide,
@@ -503,50 +500,26 @@ def _default_hide(package_dir: Path) -> list[Path]:
     return hide
 
 
-def _copy_package(source: Path, dest: Path) -> None:
-    """Copy ``.py`` regular files (no symlinks, no hidden or cache directories), size-capped."""
-    copied = {"files": 0, "bytes": 0}
-
-    def walk(src: Path, dst: Path, depth: int) -> None:
-        dst.mkdir(mode=0o755, parents=depth == 0)
-        with os.scandir(src) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                name = entry.name
-                if name.startswith(".") or name == "__pycache__":
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if depth < MAX_PACKAGE_DEPTH and name.isidentifier():
-                        walk(Path(entry.path), dst / name, depth + 1)
-                elif entry.is_file(follow_symlinks=False) and name.endswith(".py"):
-                    data = _read_regular(Path(entry.path), MAX_SOURCE_BYTES)
-                    if data is None:
-                        log.info("not copied (too big or not a regular file): %s", entry.path)
-                        continue
-                    copied["files"] += 1
-                    copied["bytes"] += len(data)
-                    if (copied["files"] > MAX_PACKAGE_FILES
-                            or copied["bytes"] > MAX_PACKAGE_BYTES):
-                        log.info("package too big, the rest is not copied: %s", entry.path)
-                        return
-                    (dst / name).write_bytes(data)
-
-    walk(source, dest, 0)
-
-
-def _read_regular(path: Path, max_bytes: int) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(max_bytes + 1)
-        return data if len(data) <= max_bytes else None
-    finally:
-        os.close(fd)
+def _place_package(source: Path, dest: Path) -> None:
+    """Place intake's copy of the package (`autograder.grading.intake.copy_package`: the files
+    the child gets, already selected and size-capped there) into the job folder as it is:
+    folders and regular files, links never followed."""
+    dest.mkdir(mode=0o755, parents=True)
+    for folder, dirs, files in os.walk(source):
+        here = dest / Path(folder).relative_to(source)
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(folder, d)))
+        for name in dirs:
+            (here / name).mkdir(mode=0o755)
+        for name in sorted(files):
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                             | os.O_CLOEXEC)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as src:
+                if stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                    with (here / name).open("wb") as dst:
+                        shutil.copyfileobj(src, dst)
 
 
 def _save_inputs(path: Path, call: ProbeCall) -> None:

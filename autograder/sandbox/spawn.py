@@ -9,6 +9,10 @@ passwords), in a new session, and returns a `SandboxResult` (exit status, signal
 on ``sys.path``; it also makes Python ignore ``PYTHON*`` variables, so ``PYTHONHASHSEED`` and
 ``PYTHONDONTWRITEBYTECODE`` in the environment are informational (``-B`` does the latter).
 
+This module starts, supervises and reads the child; beside it, `autograder.sandbox.uids` picks
+and claims the child's uid, `autograder.sandbox.confine` plans the masks and sets limits, uid and
+namespaces between fork and exec, `autograder.sandbox.reap` kills what a child leaves behind.
+
 Isolation levels (``isolation=``), from weakest to strongest:
 
 ``"rlimits"`` (the only one available to a normal user)
@@ -88,22 +92,15 @@ workdir as hostile: it is written by student code.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
-import fcntl
 import functools
-import grp
 import os
-import pwd
-import resource
 import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,8 +108,19 @@ from pathlib import Path
 
 from autograder.config import Limits
 from autograder.sandbox import containment, linux
+from autograder.sandbox.confine import (
+    _NAMESPACES,
+    _first_blocked_dir,
+    _make_preexec,
+    _mask_plan,
+    _outermost,
+    _python_paths,
+    _unreadable,
+)
 from autograder.sandbox.containment import size_text as _size
-from autograder.sandbox.linux import check
+from autograder.sandbox.errors import SandboxError
+from autograder.sandbox.reap import _hold_namespace, _kill_namespace, _kill_uid, _killpg
+from autograder.sandbox.uids import _uids_in_use, release_ids, sandbox_ids
 
 __all__ = [
     "ISOLATIONS",
@@ -121,40 +129,11 @@ __all__ = [
     "bubblewrap_available",
     "default_isolation",
     "namespaces_available",
-    "release_ids",
     "run_python",
-    "sandbox_ids",
 ]
 
 ISOLATIONS = ("auto", "rlimits", "namespaces", "bwrap")
 TAIL_BYTES = 8 * 1024
-#: Default uids of the children (``NORMLAB_SANDBOX_UID`` unset): a range that no account uses
-#: on common systems (systemd reserves 60578-61183 for nothing; Debian's regular users end at
-#: 59999; 16-bit, so it exists inside containers that map 65536 uids). A uid of it with an
-#: account, a group of the same number or a running process is skipped.
-DEFAULT_UID_RANGE = (60578, 61183)
-#: Where the grader records which uid of the range a child holds (one lock file per uid), so
-#: that worker processes of the same machine never hand out the same uid twice.
-UID_LOCK_DIR = "/run/normlab-sandbox-uids"
-
-# Never covered by a mask: the child needs them to run at all.
-SYSTEM_DIRS = ("/", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc",
-               "/proc", "/sys", "/dev")
-# In "namespaces" mode every other top-level directory (/home, /root, /srv, /opt, /var, /run,
-# /mnt, /media, /tmp, /work, ...) is covered too: the child sees the system, its job and the
-# Python installation, not where the grader keeps solutions, courses, gradebooks or other
-# repositories (a second checkout of the course repository, say).
-
-# The namespaces a child gets of its own in "namespaces" mode: mounts, network, IPC, hostname.
-_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
-# Mount option of the child's own /proc: the /proc/<pid> directories of other uids' processes
-# (the grader, other jobs) are closed to the child, command lines and statuses included.
-_PROC_OPTIONS = (b"hidepid=1",)
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not be set up. A problem of the grading machine, never of the student."""
-
 
 @dataclass
 class SandboxResult:
@@ -217,146 +196,6 @@ def _signame(sig: int) -> str:
 # What is available here
 
 
-def sandbox_ids(claim: bool = False) -> tuple[int, int]:
-    """The uid and gid the next child drops to when the grader runs as root.
-
-    ``NORMLAB_SANDBOX_UID`` is one uid or a range ``first-last`` of uids that no account uses;
-    unset, it is the range `DEFAULT_UID_RANGE`. From a range each child gets a uid that no
-    account, no group (when the gid follows the uid) and no running process has, and that no
-    other child of this machine's graders holds (a lock file per uid in `UID_LOCK_DIR`): children
-    of parallel jobs cannot signal or trace each other, and ``RLIMIT_NPROC`` is per child.
-    ``NORMLAB_SANDBOX_GID`` defaults to the uid's number.
-
-    This only looks (the lowest such uid); `run_python` claims one for each child with
-    ``claim=True`` and hands it back with `release_ids` when the child is gone.
-    """
-    spec = os.environ.get("NORMLAB_SANDBOX_UID", "").strip()
-    gid_spec = os.environ.get("NORMLAB_SANDBOX_GID", "").strip()
-    try:
-        if not spec:
-            first, last = DEFAULT_UID_RANGE
-        elif "-" in spec:
-            first, last = (int(x) for x in spec.split("-"))
-        else:
-            first = last = int(spec)
-        gid = int(gid_spec) if gid_spec else None
-    except ValueError:
-        raise SandboxError(f"NORMLAB_SANDBOX_UID/GID must be numbers, got {spec!r}") from None
-    if first <= 0 or last < first or (gid is not None and gid <= 0):
-        raise SandboxError("NORMLAB_SANDBOX_UID/GID must not be 0 (root)")
-    if spec and "-" not in spec:
-        uid = first  # one uid given: shared by all children, as configured
-    else:
-        uid = _pick_free_uid(first, last, check_group=gid is None, claim=claim)
-    return uid, uid if gid is None else gid
-
-
-_uids_lock = threading.Lock()
-_uids_in_use: set[int] = set()
-_uid_lock_fds: dict[int, int] = {}
-
-
-def _uids_of_processes() -> set[int]:
-    used = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError), \
-                    open(f"/proc/{name}/status") as f:
-                for line in f:
-                    if line.startswith("Uid:"):
-                        used.update(int(u) for u in line.split()[1:])
-                        break
-    return used
-
-
-def _has_owner(uid: int, check_group: bool) -> bool:
-    """An account (local or from a directory service) has this uid, or a group this gid."""
-    try:
-        pwd.getpwuid(uid)
-        return True
-    except KeyError:
-        pass
-    if check_group:
-        try:
-            grp.getgrgid(uid)
-            return True
-        except KeyError:
-            pass
-    return False
-
-
-def _uid_lock_dir() -> str | None:
-    """The lock directory, created root-only; None if it cannot be trusted or made."""
-    with contextlib.suppress(FileExistsError):
-        try:
-            os.mkdir(UID_LOCK_DIR, 0o700)
-        except FileExistsError:
-            raise
-        except OSError:
-            return None
-    try:
-        st = os.lstat(UID_LOCK_DIR)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        return None
-    return UID_LOCK_DIR
-
-
-def _claim(uid: int) -> bool:
-    """Take the machine-wide lock of ``uid`` (held until `release_ids`); False if taken."""
-    directory = _uid_lock_dir()
-    if directory is None:
-        return True  # no coordination between processes possible; the /proc check remains
-    try:
-        fd = os.open(os.path.join(directory, str(uid)),
-                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return False
-    _uid_lock_fds[uid] = fd
-    return True
-
-
-def _pick_free_uid(first: int, last: int, check_group: bool = True, claim: bool = True) -> int:
-    """The lowest uid of [first, last] that nobody uses (see `sandbox_ids`); with ``claim``,
-    claimed for a child until `release_ids`."""
-    used = _uids_of_processes()
-    with _uids_lock:
-        free = [u for u in range(first, last + 1) if u not in used and u not in _uids_in_use]
-        for uid in free[:200]:  # the lowest free one: the same uid again when grading serially
-            if _has_owner(uid, check_group) or not _claim(uid):
-                continue
-            if not claim:
-                _release_lock(uid)
-                return uid
-            if uid in _uids_of_processes():  # started after the first look
-                _release_lock(uid)
-                continue
-            _uids_in_use.add(uid)
-            return uid
-    raise SandboxError(f"no free uid left in {first}-{last} (NORMLAB_SANDBOX_UID); give a "
-                       f"range of uids no account uses")
-
-
-def _release_lock(uid: int) -> None:
-    fd = _uid_lock_fds.pop(uid, None)
-    if fd is not None:
-        os.close(fd)
-
-
-def release_ids(uid: int) -> None:
-    """Hand back a uid claimed by ``sandbox_ids(claim=True)`` (a no-op for others)."""
-    with _uids_lock:
-        _uids_in_use.discard(uid)
-        _release_lock(uid)
-
-
-
 def bubblewrap_available() -> bool:
     """True when a ``bwrap`` executable is on PATH (it may still fail without user namespaces)."""
     return shutil.which("bwrap") is not None
@@ -397,228 +236,6 @@ def isolation_summary() -> str:
         "rlimits": " (a uid of its own per child)" if os.geteuid() == 0 else
                    " as the grader's own user: guards against accidents, not cheating",
         "bwrap": " (bubblewrap)"}.get(isolation, "")
-
-
-# ----------------------------------------------------------------------------------------------
-# Which paths the child needs, and which directories to cover
-
-
-def _python_paths() -> list[str]:
-    """The Python installation and numpy, as absolute paths (unresolved and resolved)."""
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  os.path.dirname(sys.executable)]
-    try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("numpy")
-        if spec is not None and spec.origin:
-            candidates.append(os.path.dirname(os.path.dirname(spec.origin)))
-    except (ImportError, ValueError):
-        pass
-    out = []
-    for p in candidates:
-        out += [os.path.abspath(p), os.path.realpath(p)]
-    return out
-
-
-def _is_within(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _outermost(paths: Sequence[str]) -> list[str]:
-    """Drop paths inside another path of the list (and duplicates)."""
-    out: list[str] = []
-    for p in sorted(set(paths), key=lambda q: (q.count("/"), q)):
-        if not any(_is_within(p, q) for q in out):
-            out.append(p)
-    return out
-
-
-def _may(st: os.stat_result, uid: int, gid: int, want: int) -> bool:
-    if st.st_uid == uid:
-        bits = st.st_mode >> 6
-    elif st.st_gid == gid:
-        bits = st.st_mode >> 3
-    else:
-        bits = st.st_mode
-    return bits & want == want
-
-
-def _first_blocked_dir(path: str, uid: int, gid: int) -> str | None:
-    """The topmost directory on the way to ``path`` that uid/gid may not traverse, if any."""
-    parts = Path(path).parts
-    for i in range(1, len(parts)):
-        d = os.path.join(*parts[:i])
-        try:
-            st = os.stat(d)
-        except OSError:
-            return None
-        if not _may(st, uid, gid, 1):
-            return d
-    return None
-
-
-def _unreadable(path: str, uid: int, gid: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return True
-    return not _may(st, uid, gid, 5 if stat.S_ISDIR(st.st_mode) else 4)
-
-
-def _top_level_dirs() -> list[str]:
-    """Every directory directly under / that the child does not need (see SYSTEM_DIRS)."""
-    out = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/"):
-            path = "/" + entry.name
-            if path not in SYSTEM_DIRS and entry.is_dir(follow_symlinks=False):
-                out.append(path)
-    return sorted(out)
-
-
-def _top_level_files() -> list[str]:
-    """Regular files directly under / (covered with an empty file in "namespaces" mode)."""
-    out = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/"):
-            if entry.is_file(follow_symlinks=False):
-                out.append("/" + entry.name)
-    return sorted(out)
-
-
-def _mask_plan(keeps: list[str], hide: Sequence[str], uid: int, gid: int
-               ) -> list[tuple[str, list[str], list[str]]]:
-    """(directory to cover with an empty tmpfs, needed paths inside it to bind back, covered
-    directories inside it to keep as empty directories), by depth."""
-    masks = set()
-    for k in keeps:
-        blocked = _first_blocked_dir(k, uid, gid)
-        if blocked is not None:
-            masks.add(blocked)
-    for h in [*hide, *linux.SCRATCH_DIRS, *_top_level_dirs()]:
-        h = os.path.abspath(h)
-        if os.path.isdir(h) and not os.path.islink(h):
-            masks.add(h)
-    for m in masks:
-        if any(_is_within(s, m) for s in SYSTEM_DIRS):
-            raise SandboxError(f"refusing to hide {m}: the child needs what is inside it")
-    plan = []
-    for m in sorted(masks, key=lambda p: (p.count("/"), p)):
-        if m in keeps:
-            continue
-        inner = _outermost([k for k in keeps if _is_within(k, m) and k != m])
-        # scratch directories inside this one stay, empty (/var/tmp inside /var, say); other
-        # covered directories inside it just vanish with it
-        nested = sorted(n for n in masks if n in linux.SCRATCH_DIRS and _is_within(n, m) and n != m
-                        and not any(_is_within(n, k) for k in inner))
-        plan.append((m, inner, nested))
-    return plan
-
-
-# ----------------------------------------------------------------------------------------------
-# The child side of the fork (runs between fork and exec: syscalls only, no imports, no locks)
-
-
-def _set_limit(which: int, value: int) -> None:
-    _soft, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
-
-
-def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
-                  plan: list[tuple[str, list[str]]] | None, errfd: int,
-                  join_fds: Sequence[int] = ()):
-    libc = linux.libc()
-    cpu_soft = max(1, int(limits.cpu_seconds))
-    top_files = _top_level_files() if plan is not None else []
-
-    def setup_namespaces() -> None:
-        check(libc.unshare(_NAMESPACES), "unshare")
-        check(libc.mount(None, b"/", None, linux.MS_REC | linux.MS_PRIVATE, None), "make / private")
-        tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-        for target, inner, nested in plan:
-            if not os.path.isdir(target):
-                continue  # already hidden by an outer mask
-            fds = []
-            for k in inner:
-                with contextlib.suppress(OSError):
-                    fds.append((k, os.open(k, os.O_PATH | os.O_CLOEXEC)))
-            check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", tmpfs_flags,
-                             b"mode=0755,size=64k,nr_inodes=4096"), f"tmpfs on {target}")
-            for n in nested:
-                d = target
-                for part in n[len(target) + 1:].split("/"):
-                    d = f"{d}/{part}"
-                    if not os.path.isdir(d):
-                        os.mkdir(d, 0o755)
-                        os.chmod(d, 0o755)
-            for k, fd in fds:
-                d = target
-                for part in k[len(target) + 1:].split("/")[:-1]:
-                    d = f"{d}/{part}"
-                    if not os.path.isdir(d):
-                        os.mkdir(d, 0o755)
-                        os.chmod(d, 0o755)
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    os.mkdir(k, 0o755)
-                else:
-                    os.close(os.open(k, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-                check(libc.mount(f"/proc/self/fd/{fd}".encode(), k.encode(), None,
-                                 linux.MS_BIND | linux.MS_REC, None), f"bind {k}")
-                os.close(fd)
-            check(libc.mount(None, target.encode(), None,
-                             linux.MS_REMOUNT | linux.MS_RDONLY | tmpfs_flags, None),
-                  f"read-only {target}")
-        for path in top_files:  # a stray file at the top (a key, a note): empty for the child
-            check(libc.mount(b"/dev/null", path.encode(), None, linux.MS_BIND, None),
-                  f"cover {path}")
-            libc.mount(None, path.encode(), None,
-                       linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY, None)
-        # A /proc of its own where other users' processes (the grader, other jobs) show no
-        # command line or status. Best effort: without it /proc still closes other uids'
-        # environ, cwd, fd and mem files to the child.
-        for options in _PROC_OPTIONS:
-            if libc.mount(b"proc", b"/proc", b"proc", tmpfs_flags, options) == 0:
-                break
-
-    adj = str(containment.OOM_SCORE_ADJ).encode()
-
-    def preexec() -> None:
-        try:
-            with contextlib.suppress(OSError):  # raising it needs no privilege
-                fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, adj)
-                finally:
-                    os.close(fd)
-            pid = str(os.getpid()).encode()
-            for fd in join_fds:  # the job's cgroup, before anything of the child runs
-                os.write(fd, pid)
-            if plan is not None:
-                setup_namespaces()
-                st = os.stat("/proc/self/ns/mnt")
-                os.write(errfd, f"ns {st.st_dev} {st.st_ino}\n".encode())
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
-            _set_limit(resource.RLIMIT_AS, int(limits.memory_bytes))
-            _set_limit(resource.RLIMIT_FSIZE, int(limits.max_file_bytes))
-            _set_limit(resource.RLIMIT_NOFILE, int(limits.max_open_files))
-            _set_limit(resource.RLIMIT_NPROC, int(limits.max_processes))
-            check(libc.prctl(linux.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-            if drop is not None:
-                uid, gid = drop
-                os.setgroups([])
-                os.setresgid(gid, gid, gid)
-                os.setresuid(uid, uid, uid)
-        except BaseException as e:
-            try:
-                os.write(errfd, f"error {type(e).__name__}: {e}".encode()[:2000])
-            finally:
-                os._exit(127)
-
-    return preexec
 
 
 # ----------------------------------------------------------------------------------------------
@@ -676,79 +293,6 @@ class _Tail:
 
     def text(self) -> str:
         return bytes(self.data[-TAIL_BYTES:]).decode("utf-8", errors="replace")
-
-
-def _ns_id(pid: int) -> tuple[int, int] | None:
-    try:
-        st = os.stat(f"/proc/{pid}/ns/mnt")
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _hold_namespace(pid: int, ns: tuple[int, int]) -> int | None:
-    """A descriptor of the child's mount namespace ``ns`` (None if the child is gone already).
-
-    Holding it keeps the namespace, and so its inode number, alive: without it, a namespace
-    that just lost its last process can see its number given to a new namespace (another
-    grader's child, starting at that moment), and the scan of `_kill_namespace` would kill that
-    child instead.
-    """
-    try:
-        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    st = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != ns:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process running as ``uid`` until none is left (only for a uid that this
-    child had to itself: see `sandbox_ids`)."""
-    for _ in range(200):
-        found = False
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/status") as f:
-                    fields = dict(line.split(":", 1) for line in f if ":" in line)
-                uids = {int(u) for u in fields["Uid"].split()}
-                zombie = fields["State"].split()[0] in ("Z", "X")
-            except (OSError, KeyError, ValueError, IndexError):
-                continue
-            if uid in uids and not zombie:
-                found = True
-                with contextlib.suppress(OSError):
-                    os.kill(int(name), signal.SIGKILL)
-        if not found:
-            return
-        time.sleep(0.005)
-
-
-def _kill_namespace(ns: tuple[int, int]) -> None:
-    """SIGKILL every process in the mount namespace ``ns`` until none is left (call it only
-    while holding the namespace, see `_hold_namespace`)."""
-    if ns == _ns_id(os.getpid()):
-        return  # never: that would be every process of the machine
-    for _ in range(200):
-        found = False
-        for name in os.listdir("/proc"):
-            if name.isdigit() and _ns_id(int(name)) == ns:
-                found = True
-                with contextlib.suppress(OSError):
-                    os.kill(int(name), signal.SIGKILL)
-        if not found:
-            return
-        time.sleep(0.005)
-
-
-def _killpg(pgid: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,

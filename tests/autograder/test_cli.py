@@ -19,6 +19,7 @@ from autograder import cli, demo
 from autograder.authoring import stubgen
 from autograder.authoring.course import open_gradebook
 from autograder.config import REPO_ROOT, load_config
+from autograder.grading.pipeline import grade_all
 from autograder.recording.recorder import Row
 from autograder.results import CheckResult, SubmissionResult
 
@@ -59,19 +60,14 @@ def test_the_table_keeps_assignment_order_and_fits_100_columns():
     assert cli.format_table(rows) == cli.format_table(rows[::-1])
 
 
-class FakeGraderForTests:
-    """A test double of `cli.grade_one`: no student code runs; one student makes it crash."""
-
-    def __init__(self, crash_for: str):
-        self.crash_for = crash_for
-
-    def __call__(self, student, workdir, config, problems=None):
-        if student == self.crash_for:
-            raise cli.GradingFailure("RuntimeError: the grader broke")
-        score = 1.0 if (Path(workdir) / "assignment" / "layers.py").is_file() else 0.0
-        check = CheckResult("batchnorm_forward: fake", "batchnorm_forward", "batchnorm_forward",
-                            score, 1.0, "passed" if score else "failed")
-        return SubmissionResult(student, [check], list(problems or []))
+def crashing_for_ben(student, workdir, config):
+    """A stand-in grading job (no student code runs) that crashes on ben."""
+    if student == "ben":
+        raise RuntimeError("the grader broke")
+    score = 1.0 if (Path(workdir) / "assignment" / "layers.py").is_file() else 0.0
+    check = CheckResult("batchnorm_forward: fake", "batchnorm_forward", "batchnorm_forward",
+                        score, 1.0, "passed" if score else "failed")
+    return SubmissionResult(student, [check], [])
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +90,11 @@ def test_a_crashing_grader_records_nothing_for_that_student(released, tmp_path, 
         (subs / student / "assignment" / "layers.py").write_text("x = 1\n")
         (subs / student / NB).write_bytes((tree / NB).read_bytes())
     course = Course.at(released / "course", CONFIG.assignment)
-    rows, failures = cli.grade_all(subs, tmp_path / "out", CONFIG, course, progress=False,
-                                   grader=FakeGraderForTests(crash_for="ben"))
+    rows, failures = grade_all(subs, tmp_path / "out", CONFIG, course, progress=False,
+                               job=crashing_for_ben)
     assert [r.student for r in rows] == ["ann"]
-    assert failures == ["ben: grading failed, nothing recorded: RuntimeError: the grader broke"]
+    assert len(failures) == 1 and failures[0].startswith(
+        "ben: grading failed, nothing recorded: RuntimeError: the grader broke (at test_cli.py:")
     assert not (tmp_path / "out" / "ben").exists()
     with (tmp_path / "out" / "grades.csv").open() as fh:
         assert [r["student"] for r in csv.DictReader(fh)] == ["ann"]

@@ -26,9 +26,9 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from autograder.authoring import instructor, stubgen
 from autograder.authoring.course import grade_cells, open_gradebook
 from autograder.authoring.release import build_release
-from autograder.cli import grade_all
 from autograder.config import load_config
 from autograder.demo import make_submissions
+from autograder.grading.pipeline import grade_all
 from autograder.judging import plan as planning
 from solutions.synthetic_cifar import write_synthetic_cifar10
 from tests.notebooks.test_notebooks import errors_of, execute, run_on_the_stubs, text_of

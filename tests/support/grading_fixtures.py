@@ -66,9 +66,9 @@ def template_gradebook(tmp_path_factory) -> Path:
     return path
 
 
-def fake_grader(student, workdir, config, problems=None):
-    """A stand-in for `cli.grade_one` (no student code runs): 1 point if assignment/layers.py
-    exists, and its size as a second score, so that changing the file changes the grade."""
+def fake_grader(student, workdir, config):
+    """A stand-in grading job (no student code runs): 1 point if assignment/layers.py exists,
+    and its size as a second score, so that changing the file changes the grade."""
     from autograder.results import CheckResult, SubmissionResult
 
     layers = Path(workdir) / "assignment" / "layers.py"
@@ -78,7 +78,7 @@ def fake_grader(student, workdir, config, problems=None):
                     1.0 if layers.is_file() else 0.0, 1.0, "passed"),
         CheckResult("batchnorm_forward: size", "batchnorm_forward", "batchnorm_forward",
                     float(size), 7.0, "passed"),
-    ], list(problems or []))
+    ], [])
 
 
 def make_course(root: Path, template_db: Path, db_url: str | None = None) -> Course:
@@ -161,9 +161,9 @@ __all__ = ["ASSIGNMENT", "NB", "REPO_ROOT", "csv_rows", "gradebook_scores", "jou
 # ------------------------------------------------------------------------------------------------
 
 
-def fake_job(student, payload, config):
-    """Score 1 of 1 after a short pause; ``hang*`` sleeps for an hour, ``dies*`` kills its
-    worker process. The problems list says which worker process ran it."""
+def fake_job(student, workdir, config):
+    """A stand-in grading job: score 1 of 1 after a short pause; ``hang*`` sleeps for an hour,
+    ``dies*`` kills its worker process. The problems list says which worker process ran it."""
     import os
     import time
 
@@ -176,5 +176,4 @@ def fake_job(student, payload, config):
     time.sleep(0.2)
     check = CheckResult("batchnorm_forward: fake", "batchnorm_forward", "batchnorm_forward",
                         1.0, 1.0, "passed")
-    result = SubmissionResult(student, [check], [f"pid {os.getpid()} ran this"])
-    return {"result": result.to_json(), "worker": str(os.getpid())}
+    return SubmissionResult(student, [check], [f"pid {os.getpid()} ran this"])

@@ -35,6 +35,7 @@ security boundary: the runner trusts only array values, which it checks itself.
 import argparse
 import collections
 import importlib
+import importlib.machinery
 import importlib.util
 import io
 import json
@@ -220,7 +221,7 @@ class StudentPackage:
 
 
 def _describe(e: BaseException) -> str:
-    if type(e).__module__ == _PROBES_MODULE:
+    if str(type(e).__module__).startswith(_PROBES_MODULE + "."):
         return str(e)  # raised by a probe on purpose: its message is written for the student
     if isinstance(e, SystemExit):
         return f"the code called sys.exit({'' if e.code is None else repr(e.code)})"
@@ -336,6 +337,17 @@ def _watch_stacks(path: str) -> _StackSampler | None:
         return None
 
 
+def _load_probes(path: str) -> types.ModuleType:
+    """The probe module at ``path``, imported as a submodule of a package made of its folder
+    (named `_PROBES_MODULE`, not ``autograder``), so that it may import its siblings relatively
+    (``from . import standins``). Runs before any student code."""
+    folder, name = os.path.split(os.path.abspath(path))
+    spec = importlib.machinery.ModuleSpec(_PROBES_MODULE, None, is_package=True)
+    spec.submodule_search_locations = [folder]
+    sys.modules[_PROBES_MODULE] = importlib.util.module_from_spec(spec)
+    return importlib.import_module(f"{_PROBES_MODULE}.{name.removesuffix('.py')}")
+
+
 def main(argv=None) -> int:
     _not_traceable()
     parser = argparse.ArgumentParser()
@@ -349,10 +361,7 @@ def main(argv=None) -> int:
         plan = json.load(f)
     progress = _Progress(os.path.join(out_dir, "progress"))
 
-    spec = importlib.util.spec_from_file_location(_PROBES_MODULE, args.probes)
-    probes = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probes)
-    table = probes.PROBES
+    table = _load_probes(args.probes).PROBES
     max_bytes = int(plan.get("max_output_bytes", 64 * 2**20))
 
     # Student output goes to a capped stdout; stderr stays for this script's own last words.

@@ -15,17 +15,18 @@ from pathlib import Path
 import pytest
 
 from autograder.grading.intake import (
+    MAX_SOURCE_BYTES,
     IntakeError,
     IntakeLimits,
+    copy_package,
     discover,
     extract_zip,
-    match_cells,
     prepare,
-    read_notebook,
-    restore_notebook,
 )
+from autograder.grading.notebooks import match_cells, read_notebook, restore_notebook
 
 NB = "BatchNormalization.ipynb"
+MAX_NOTEBOOK_BYTES = IntakeLimits().max_file_bytes
 PLACEHOLDER = "**Your answer:**\n\nYOUR ANSWER HERE"
 
 
@@ -283,8 +284,7 @@ def test_folder_symlinks_are_not_followed(tmp_path):
 
 
 def test_a_source_file_too_big_to_grade_is_said_at_intake(tmp_path):
-    """1.5 MiB: above the runner's copy limit (1 MiB). It used to pass intake (2 MiB) and then be
-    left out of the child with only a log line."""
+    """1.5 MiB: above the per-file limit of the package the child gets (1 MiB)."""
     folder = write_submission(tmp_path / "subs" / "fay", released_notebook())
     (folder / "assignment" / "layers.py").write_text("#" * (3 * 2**19), encoding="utf-8")
     sub = prepare("fay", folder, (NB,), {NB: released_notebook()})
@@ -294,6 +294,36 @@ def test_a_source_file_too_big_to_grade_is_said_at_intake(tmp_path):
         assert not (sub.workdir / "assignment" / "layers.py").exists()
     finally:
         sub.cleanup()
+
+
+def test_the_package_copy_is_what_the_child_can_import(tmp_path):
+    """Regular .py files in folders that are Python identifiers, at most 4 deep; no links, no
+    caches, no hidden files; the runner places this copy as it is."""
+    src = tmp_path / "assignment"
+    (src / "sub" / "a" / "b" / "c" / "d").mkdir(parents=True)
+    (src / "__pycache__").mkdir()
+    (src / "not a module").mkdir()
+    (src / "layers.py").write_text("x = 1\n")
+    (src / "sub" / "deep.py").write_text("y = 2\n")
+    (src / "sub" / "a" / "b" / "c" / "four.py").write_text("")
+    (src / "sub" / "a" / "b" / "c" / "d" / "five.py").write_text("")
+    (src / "not a module" / "x.py").write_text("")
+    (src / ".hidden.py").write_text("")
+    (src / "data.npy").write_bytes(b"not code")
+    (src / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"\0")
+    (src / "big.py").write_text("#" * (MAX_SOURCE_BYTES + 1))
+    (src / "link.py").symlink_to("/etc/passwd")
+    (src / "linkdir").symlink_to(tmp_path)
+    dest = tmp_path / "copy" / "assignment"
+    dest.parent.mkdir()
+    problems = copy_package(src, dest, IntakeLimits())
+    copied = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.py"))
+    assert copied == ["layers.py", "sub/a/b/c/four.py", "sub/deep.py"]
+    assert problems == ["assignment/big.py is larger than 1 MiB and was not graded"]
+    few = tmp_path / "few" / "assignment"
+    few.parent.mkdir()
+    copy_package(src, few, IntakeLimits(max_package_files=2))
+    assert sorted(p.name for p in few.rglob("*.py")) == ["four.py", "layers.py"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,7 +347,7 @@ def test_not_json_notebook_gives_a_message(tmp_path):
 def test_json_that_is_not_a_notebook(tmp_path):
     path = tmp_path / NB
     path.write_text('["a list"]')
-    result = read_notebook(path, NB, released_notebook(), IntakeLimits())
+    result = read_notebook(path, NB, released_notebook(), MAX_NOTEBOOK_BYTES)
     assert result.status == "invalid" and "not a Jupyter notebook" in result.message
 
 
@@ -350,7 +380,7 @@ def test_stripped_metadata_is_detected_and_answers_matched_by_position(tmp_path)
     nb["cells"][3]["source"] = "check_batchnorm_forward(verbose=True)"  # an edited cell
     path = tmp_path / NB
     path.write_text(json.dumps(nb))
-    result = read_notebook(path, NB, release, IntakeLimits())
+    result = read_notebook(path, NB, release, MAX_NOTEBOOK_BYTES)
     assert result.status == "stripped"
     assert "lost its nbgrader cell metadata (Colab can do this" in result.message
     assert "your inline answers were matched by position" in result.message
@@ -371,7 +401,7 @@ def test_stripped_metadata_with_a_deleted_answer_cell(tmp_path):
     del nb["cells"][9]  # the second answer cell
     path = tmp_path / NB
     path.write_text(json.dumps(nb))
-    result = read_notebook(path, NB, release, IntakeLimits())
+    result = read_notebook(path, NB, release, MAX_NOTEBOOK_BYTES)
     assert result.status == "stripped"
     assert "except inline_question_2, which could not be matched" in result.message
     assert result.answers["inline_question_2"].found == "missing"
@@ -387,7 +417,7 @@ def test_all_answers_lost_says_could_not_be_matched(tmp_path):
     nb["cells"] = [c for c in nb["cells"] if c["cell_type"] == "code"]
     path = tmp_path / NB
     path.write_text(json.dumps(nb))
-    result = read_notebook(path, NB, release, IntakeLimits())
+    result = read_notebook(path, NB, release, MAX_NOTEBOOK_BYTES)
     assert result.status == "stripped"
     assert "your inline answers could not be matched" in result.message
 
@@ -397,7 +427,7 @@ def test_intact_notebook_matches_by_metadata_and_untouched_answers_are_unanswere
     nb = answered(release, {"inline_question_2": "Small layers."})
     path = tmp_path / NB
     path.write_text(json.dumps(nb))
-    result = read_notebook(path, NB, release, IntakeLimits())
+    result = read_notebook(path, NB, release, MAX_NOTEBOOK_BYTES)
     assert result.status == "ok" and result.message == ""
     assert result.answers["inline_question_1"].found == "metadata"
     assert not result.answers["inline_question_1"].answered

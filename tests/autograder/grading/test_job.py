@@ -98,8 +98,14 @@ def test_missing_assignment_scores_zero_and_says_what_to_submit(tmp_path):
     stubbed = {p.name for p in STUBS.glob("*.py")
                if "this is your task (" in p.read_text(encoding="utf-8")}
     assert stubbed >= {"layers.py", "nn.py", "framework.py"}
-    for name in stubbed:
-        assert name in result.problems[0], name
+    named = result.problems[0].split("your edited copies of ")[1].split(", with")[0]
+    assert set(named.split(", ")) == stubbed  # and no module without a graded task
+
+
+def test_the_missing_package_message_names_only_the_graded_modules(tmp_path):
+    (tmp_path / "sub").mkdir()
+    result = grade_submission("nobody", tmp_path / "sub", config_for("layers.batchnorm_forward"))
+    assert "your edited copies of layers.py, with __init__.py" in result.problems[0]
 
 
 def test_nested_assignment_is_pointed_out(tmp_path):

@@ -19,6 +19,8 @@ import pytest
 from autograder import cli
 from autograder.authoring.course import Course
 from autograder.config import REPO_ROOT, load_config
+from autograder.grading.job import grade_submission
+from autograder.grading.pipeline import grade_all
 from autograder.recording import recorder
 from autograder.recording.journal import Journal
 from tests.support.grading_fixtures import (
@@ -57,16 +59,16 @@ class Counting:
     def __init__(self):
         self.graded: list[str] = []
 
-    def __call__(self, student, workdir, config, problems=None):
+    def __call__(self, student, workdir, config):
         self.graded.append(student)
-        return fake_grader(student, workdir, config, problems)
+        return fake_grader(student, workdir, config)
 
 
 def run(subs, out, config, course, grader=None, **options):
     grader = grader or Counting()
     stats: dict = {}
-    rows, failures = cli.grade_all(subs, out, config, course, progress=False, grader=grader,
-                                   echo=lambda *a: None, stats=stats, **options)
+    rows, failures = grade_all(subs, out, config, course, progress=False, job=grader,
+                               echo=lambda *a: None, stats=stats, **options)
     return rows, failures, grader, stats
 
 
@@ -174,9 +176,9 @@ def test_sigkill_mid_batch_then_rerun_grades_everyone_exactly_once(tmp_path, tem
 
     grader = Counting()
 
-    def real(student, workdir, config, problems=None):
+    def real(student, workdir, config):
         grader.graded.append(student)
-        return cli.grade_one(student, workdir, config, problems)
+        return grade_submission(student, workdir, config)
 
     rows, failures, _, stats = run(subs, out, config, course, grader=real)
     assert failures == []
@@ -239,10 +241,10 @@ def test_a_failed_job_is_retried_by_the_next_run(tmp_path, template, config):
     course = make_course(tmp_path / "course", template)
     out = tmp_path / "out"
 
-    def flaky(student, workdir, config, problems=None):
+    def flaky(student, workdir, config):
         if student == "ben":
-            raise cli.GradingFailure("RuntimeError: the grading machine hiccuped")
-        return fake_grader(student, workdir, config, problems)
+            raise RuntimeError("the grading machine hiccuped")
+        return fake_grader(student, workdir, config)
 
     rows, failures, _, _ = run(subs, out, config, course, grader=flaky)
     assert [r.student for r in rows] == ["ann"] and len(failures) == 1

@@ -14,8 +14,16 @@ import pytest
 
 from autograder import cli
 from autograder.config import load_config
-from autograder.grading import scheduler
-from autograder.grading.scheduler import SchedulerError, pack_submission, run_job, unpack_submission
+from autograder.grading import pipeline
+from autograder.grading.dask_backend import DaskBackend
+from autograder.grading.scheduler import (
+    SchedulerError,
+    pack_submission,
+    run_job,
+    shared_uid_warning,
+    unpack_submission,
+)
+from autograder.grading.workers import ProcessBackend
 from tests.support.grading_fixtures import (
     csv_rows,
     fake_job,
@@ -40,8 +48,8 @@ def setup(tmp_path_factory):
 def grade(setup, name, **options):
     base, template, config, subs = setup
     course = make_course(base / name / "course", template)
-    rows, failures = cli.grade_all(subs, base / name / "out", config, course, progress=False,
-                                   echo=lambda *a: None, **options)
+    rows, failures = pipeline.grade_all(subs, base / name / "out", config, course,
+                                        progress=False, echo=lambda *a: None, **options)
     return course, base / name / "out", rows, failures
 
 
@@ -82,7 +90,7 @@ def test_dask_local_cluster_gives_exactly_the_serial_grades(setup, serial):
         course, out, rows, failures = grade(setup, "dask",
                                             dask_scheduler=cluster.scheduler_address)
         # A worker whose grader differs from ours (another checkout): its result is refused.
-        backend = scheduler.DaskBackend(cluster.scheduler_address, echo=lambda *a: None)
+        backend = DaskBackend(cluster.scheduler_address, echo=lambda *a: None)
         try:
             backend.fingerprint = "another checkout"
             backend.submit(1, "stubs", setup[3] / "stubs", setup[2])
@@ -108,9 +116,9 @@ def test_a_hanging_and_a_dying_job_cost_only_themselves(setup, tmp_path):
         (subs / student / "assignment" / "layers.py").write_text("x = 1\n")
     course = make_course(tmp_path / "course", template)
     started = time.monotonic()
-    rows, failures = cli.grade_all(subs, tmp_path / "out", config, course, progress=False,
-                                   echo=lambda *a: None, workers=2, job_timeout=3,
-                                   job_fn=fake_job)
+    rows, failures = pipeline.grade_all(subs, tmp_path / "out", config, course, progress=False,
+                                        echo=lambda *a: None, workers=2, job_timeout=3,
+                                        job=fake_job)
     elapsed = time.monotonic() - started
     assert [r.student for r in rows] == ["a1", "a2", "a3", "a4", "a5"]
     assert all(r.total == 1 for r in rows)
@@ -130,8 +138,8 @@ def test_grade_refuses_a_worker_count_below_one(setup, tmp_path):
     base, template, config, subs = setup
     course = make_course(tmp_path / "course", template)
     with pytest.raises(SchedulerError, match="at least 1"):
-        scheduler.ProcessBackend(0)
-    assert cli.make_backend(config, workers=1).name == "serial"
+        ProcessBackend(0)
+    assert pipeline.make_backend(config, workers=1).name == "serial"
     del course
 
 
@@ -177,16 +185,16 @@ def test_run_job_reports_errors_instead_of_raising(setup):
 
 
 def test_one_shared_sandbox_uid_is_warned_about():
-    assert scheduler.shared_uid_warning({}) is None  # each child claims a uid of its own
-    assert scheduler.shared_uid_warning({"NORMLAB_SANDBOX_UID": "70000-70099"}) is None
-    assert "share it" in scheduler.shared_uid_warning({"NORMLAB_SANDBOX_UID": "65534"})
+    assert shared_uid_warning({}) is None  # each child claims a uid of its own
+    assert shared_uid_warning({"NORMLAB_SANDBOX_UID": "70000-70099"}) is None
+    assert "share it" in shared_uid_warning({"NORMLAB_SANDBOX_UID": "65534"})
 
 
 def test_dask_scheduler_that_does_not_answer_is_a_clear_error():
     pytest.importorskip("distributed")
     started = time.monotonic()
     with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
-        scheduler.DaskBackend("tcp://127.0.0.1:9", connect_timeout=2)
+        DaskBackend("tcp://127.0.0.1:9", connect_timeout=2)
     assert time.monotonic() - started < 15
 
 
@@ -198,7 +206,7 @@ def test_a_backend_that_cannot_start_leaves_the_output_folder_untouched(setup, t
     def unreachable(*args, **kwargs):
         raise SchedulerError("cannot reach the Dask scheduler at tcp://nowhere:8786")
 
-    monkeypatch.setattr(cli, "make_backend", unreachable)
+    monkeypatch.setattr(pipeline, "make_backend", unreachable)
     code = cli.main(["grade", str(subs), "--out", str(tmp_path / "out"), "--course",
                      str(course.root), "--config", str(config.path), "--no-progress",
                      "--dask-scheduler", "tcp://nowhere:8786"])
@@ -210,7 +218,7 @@ def test_a_worker_killed_while_idle_is_replaced_before_its_next_job(setup, tmp_p
     import signal
 
     config = setup[2]
-    backend = scheduler.ProcessBackend(1, job_timeout=30, job_fn=fake_job)
+    backend = ProcessBackend(1, job_timeout=30, job=fake_job)
     try:
         backend.submit(1, "a1", tmp_path, config)
         first = backend.wait(timeout=30)

@@ -44,7 +44,7 @@ import pytest
 from autograder.authoring import stubgen
 from autograder.config import REPO_ROOT
 from autograder.recording.feedback import fmt
-from autograder.sandbox import cgroups, containment
+from autograder.sandbox import cgroups, confine, containment, reap, uids
 from autograder.sandbox import spawn as sandbox
 from tests.autograder.sandbox.adversarial import corpus
 from tests.autograder.sandbox.adversarial.corpus import Case, Context
@@ -746,8 +746,8 @@ def test_the_default_uids_have_no_owner_and_are_held_machine_wide(monkeypatch):
 
     monkeypatch.delenv("NORMLAB_SANDBOX_UID", raising=False)
     monkeypatch.delenv("NORMLAB_SANDBOX_GID", raising=False)
-    uid, gid = sandbox.sandbox_ids()  # only looks
-    first, last = sandbox.DEFAULT_UID_RANGE
+    uid, gid = uids.sandbox_ids()  # only looks
+    first, last = uids.DEFAULT_UID_RANGE
     assert first <= uid <= last and gid == uid
     with pytest.raises(KeyError):
         pwd.getpwuid(uid)
@@ -758,14 +758,14 @@ def test_the_default_uids_have_no_owner_and_are_held_machine_wide(monkeypatch):
     # get them. Two uids of the test's own range, which nothing else on the machine uses.
     pair = (TEST_UIDS[1] - 1, TEST_UIDS[1])
     monkeypatch.setenv("NORMLAB_SANDBOX_UID", f"{pair[0]}-{pair[1]}")
-    mine, _ = sandbox.sandbox_ids(claim=True)
+    mine, _ = uids.sandbox_ids(claim=True)
     try:
-        assert mine == pair[0] and mine in sandbox._uids_in_use
+        assert mine == pair[0] and mine in uids._uids_in_use
 
         def other(spec: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [sys.executable, "-c", "from autograder.sandbox import spawn as sandbox; "
-                 "print(sandbox.sandbox_ids(claim=True)[0])"],
+                [sys.executable, "-c", "from autograder.sandbox import uids; "
+                 "print(uids.sandbox_ids(claim=True)[0])"],
                 cwd=REPO_ROOT, env={**_env(), "NORMLAB_SANDBOX_UID": spec},
                 capture_output=True, text=True, timeout=60)
 
@@ -774,11 +774,11 @@ def test_the_default_uids_have_no_owner_and_are_held_machine_wide(monkeypatch):
         alone = other(f"{mine}-{mine}")
         assert alone.returncode != 0 and "no free uid left" in alone.stderr
     finally:
-        sandbox.release_ids(mine)
-    assert mine not in sandbox._uids_in_use
+        uids.release_ids(mine)
+    assert mine not in uids._uids_in_use
     again = subprocess.run(
-        [sys.executable, "-c", "from autograder.sandbox import spawn as sandbox; "
-         "print(sandbox.sandbox_ids(claim=True)[0])"],
+        [sys.executable, "-c", "from autograder.sandbox import uids; "
+         "print(uids.sandbox_ids(claim=True)[0])"],
         cwd=REPO_ROOT, env={**_env(), "NORMLAB_SANDBOX_UID": f"{mine}-{mine}"},
         capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and int(again.stdout) == mine, again.stderr
@@ -792,7 +792,7 @@ def test_whatever_runs_as_a_childs_own_uid_is_killed(tmp_path):
     try:
         time.sleep(0.1)
         assert _processes_of((uid, uid))
-        sandbox._kill_uid(uid)
+        reap._kill_uid(uid)
         survivor.wait(timeout=5)
         assert survivor.returncode == -9
     finally:
@@ -838,9 +838,9 @@ def test_the_child_sees_the_system_its_job_and_python_only(tmp_path):
         shutil.rmtree(job, ignore_errors=True)
     assert checks == {"repo": False, "grader cmdline": False, "init environ": False,
                       "own status": True, "numpy": True, "cwd": True}
-    python = {os.path.realpath(p) for p in sandbox._python_paths()}
+    python = {os.path.realpath(p) for p in confine._python_paths()}
     for path, content in tops.items():
-        if path in sandbox.SYSTEM_DIRS:
+        if path in confine.SYSTEM_DIRS:
             continue
         if isinstance(content, int):
             assert content == 0, f"{path} is readable in the sandbox"

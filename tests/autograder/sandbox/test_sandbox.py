@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from autograder.config import REPO_ROOT, Limits
+from autograder.sandbox import confine, uids
 from autograder.sandbox import spawn as sandbox
+from autograder.sandbox.errors import SandboxError
 from autograder.sandbox.spawn import (
-    SandboxError,
     SandboxResult,
     bubblewrap_available,
     namespaces_available,
@@ -106,7 +107,7 @@ def test_a_normal_run_gets_a_clean_environment(job, monkeypatch):
     uid, argv = lines[3].split(" ", 1)
     assert argv == "['a', 'b c']"
     if ROOT:  # a free uid of the range (which one depends on other graders of this machine)
-        first, last = sandbox.DEFAULT_UID_RANGE
+        first, last = uids.DEFAULT_UID_RANGE
         assert first <= int(uid) <= last and int(uid) != os.getuid()
     else:
         assert int(uid) == os.getuid()
@@ -290,14 +291,14 @@ def test_a_uid_range_gives_parallel_children_their_own_uids(job, monkeypatch):
     victim_result = results["victim"]
     assert attacker.ok  # (Linux spares the caller of kill(-1))
     assert victim_result.ok, victim_result.describe()
-    uids = {int(attacker.stdout_tail), int(victim_result.stdout_tail)}
-    assert len(uids) == 2 and all(70000 <= u <= 70099 for u in uids)
-    assert sandbox._uids_in_use == set()  # handed back
+    seen = {int(attacker.stdout_tail), int(victim_result.stdout_tail)}
+    assert len(seen) == 2 and all(70000 <= u <= 70099 for u in seen)
+    assert uids._uids_in_use == set()  # handed back
 
 
 @needs_root
 def test_rlimits_mode_as_root_needs_a_python_the_sandbox_uid_can_reach(job):
-    uid, _gid = sandbox.sandbox_ids()
+    uid, _gid = uids.sandbox_ids()
     source = "import os\nprint(os.getuid())\n"
     if _python_reachable_by_sandbox_uid():
         res = run(job, source, isolation="rlimits")
@@ -362,8 +363,8 @@ def test_hiding_a_system_directory_is_refused(job):
 
 
 def _python_reachable_by_sandbox_uid() -> bool:
-    uid, gid = sandbox.sandbox_ids()
-    return all(sandbox._first_blocked_dir(p, uid, gid) is None for p in sandbox._python_paths())
+    uid, gid = uids.sandbox_ids()
+    return all(confine._first_blocked_dir(p, uid, gid) is None for p in confine._python_paths())
 
 
 @pytest.mark.skipif(not bubblewrap_available(), reason="bwrap is not installed")

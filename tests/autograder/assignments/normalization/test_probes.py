@@ -38,32 +38,45 @@ def all_calls(seed=0):
     return calls
 
 
-def test_probes_import_only_the_standard_library_and_numpy():
-    """probes.py and the stand-ins it imports run in the child, copied alone (no package)."""
-    for name in ("probes.py", "standins.py"):
-        tree = ast.parse((REPO_ROOT / "autograder" / name).read_text())
+INSIDE = sorted((REPO_ROOT / "autograder").rglob("inside"))
+
+
+@pytest.mark.parametrize("folder", INSIDE, ids=lambda f: str(f.relative_to(REPO_ROOT)))
+def test_code_inside_the_sandbox_imports_only_the_standard_library_numpy_and_its_siblings(folder):
+    """Every module of an ``inside/`` folder runs in the child, copied there with its siblings
+    only: no ``autograder``, no third-party package but NumPy."""
+    siblings = {p.stem for p in folder.glob("*.py")}
+    for path in sorted(folder.glob("*.py")):
         imported = set()
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level:
-                # only `from . import standins`, with a fallback for the copied file
-                assert name == "probes.py" and [a.name for a in node.names] == ["standins"]
+                assert node.level == 1, (path.name, ast.unparse(node))
+                names = [node.module] if node.module else [a.name for a in node.names]
+                assert set(names) <= siblings, (path.name, ast.unparse(node))
             elif isinstance(node, ast.ImportFrom):
                 imported.add(node.module.split(".")[0])
-        assert imported <= set(sys.stdlib_module_names) | {"numpy"}, (name, imported)
+        assert imported <= set(sys.stdlib_module_names) | {"numpy"}, (path.name, imported)
 
 
-def test_probes_load_alone_from_a_copied_file(tmp_path):
-    for name in ("probes.py", "standins.py"):
-        (tmp_path / name).write_text((REPO_ROOT / "autograder" / name).read_text())
-    copy = tmp_path / "probes.py"
-    code = ("import importlib.util, sys; s = importlib.util.spec_from_file_location('p', "
-            f"{str(copy)!r}); m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
-            "print(sorted(m.PROBES) == sorted(set(m.PROBES)), 'autograder' in sys.modules)")
+def test_the_probes_load_from_a_copied_folder_as_the_child_loads_them(tmp_path):
+    """The probes folder copied alone, loaded by the child's own loader in an isolated Python:
+    every probe is there and nothing of ``autograder`` was imported."""
+    inside = REPO_ROOT / "autograder" / "assignments" / "normalization" / "inside"
+    copy = tmp_path / "inside"
+    copy.mkdir()
+    for module in inside.glob("*.py"):
+        (copy / module.name).write_text(module.read_text())
+    child = REPO_ROOT / "autograder" / "sandbox" / "inside" / "child.py"
+    code = ("import importlib.util, sys; "
+            f"s = importlib.util.spec_from_file_location('c', {str(child)!r}); "
+            "c = importlib.util.module_from_spec(s); s.loader.exec_module(c); "
+            f"m = c._load_probes({str(copy / 'probes.py')!r}); "
+            "print(len(m.PROBES), any(n.startswith('autograder') for n in sys.modules))")
     out = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout.split()
-    assert out == ["True", "False"]
+    assert out == [str(len(probes.PROBES)), "False"]
 
 
 def test_every_probe_is_used_and_every_check_uses_a_known_probe():

@@ -13,7 +13,7 @@ import types
 import numpy as np
 
 from autograder.assignments.normalization import mistakes
-from autograder.assignments.normalization.inside import probes, standins
+from autograder.assignments.normalization.inside import layer_probes, probes, standins
 from autograder.judging import plan as planning
 from autograder.judging import references
 from autograder.sandbox.runner import ProbeOutcome
@@ -97,7 +97,7 @@ def test_the_table_holds_no_reference_cache_and_the_student_gets_a_token():
     assert {e["target"] for e in spec["entries"]} == {"layers.batchnorm_forward"}
     # the reference's cache holds x_hat and 1/std: none of it is in the table
     run = dict(inputs)
-    norm = probes._norm_param(run, "batchnorm")
+    norm = layer_probes._norm_param(run, "batchnorm")
     a = run["x"] @ run["w"] + run["b"]
     _, cache = SOL.layers.batchnorm_forward(a, run["gamma"], run["beta"], norm)
     data = bytes(table[standins.DATA])
