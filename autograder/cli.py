@@ -40,12 +40,12 @@ from autograder.recording.feedback import fmt, headline_of
 # --------------------------------------------------------------------------------------------------
 
 
-def _task_order() -> dict[str, int]:
+def _task_order(assignment: str = "normalization") -> dict[str, int]:
     """Task -> its place in the assignment (the checks' order), for stable columns."""
-    from autograder.judging.cases import all_checks
+    from autograder.judging.assignment import catalogue
 
     order: dict[str, int] = {}
-    for check in all_checks():
+    for check in catalogue(assignment):
         order.setdefault(check.task, len(order))
     return order
 

@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     from autograder.authoring.release import build_release
     from autograder.config import load_config
     from autograder.grading.pipeline import grade_all
-    from autograder.judging.cases import select_checks
+    from autograder.judging.plan import select_checks
     from solutions.synthetic_cifar import write_synthetic_cifar10
 
     tmp = tempfile.TemporaryDirectory(prefix="normlab-bench-grading-")

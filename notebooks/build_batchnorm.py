@@ -40,7 +40,7 @@ NOTEBOOK = Path(__file__).resolve().parent / "BatchNormalization.ipynb"
 
 sys.path.insert(0, str(NOTEBOOK.parent.parent))  # the repo root, for the autograder package
 from autograder.config import load_config  # noqa: E402
-from autograder.judging.cases import points_per_grade_id  # noqa: E402
+from autograder.judging.plan import points_per_grade_id  # noqa: E402
 
 #: The release config (autograder/release.toml), read once for every builder.
 CONFIG = load_config()
@@ -48,8 +48,8 @@ CONFIG = load_config()
 
 def _points_per_grade_id() -> dict[str, float]:
     """Points of each autograded cell: the sum of the points of the checks that credit it, so
-    the notebook and the grader cannot disagree (one source: autograder/judging/cases.py +
-    release.toml).
+    the notebook and the grader cannot disagree (one source: autograder/assignments/normalization/
+    catalogue.py + release.toml).
     """
     totals = points_per_grade_id(CONFIG)
     return {k: int(v) if float(v).is_integer() else v for k, v in totals.items()}

@@ -4,7 +4,7 @@ The convolutional companion of BatchNormalization.ipynb: spatial batch normaliza
 normalization. It follows the conventions of ``build_batchnorm.py`` (see its docstring) and reuses
 its pieces rather than copying them: the setup cells (taken verbatim from the batch-norm
 notebook, so both notebooks find the kit, handle Colab and read ``NORMLAB_FAST`` the same way),
-the points of the autograded cells (from ``autograder.judging.cases.points_per_grade_id``), the
+the points of the autograded cells (from ``autograder.judging.plan.points_per_grade_id``), the
 nbgrader metadata and the text of the visible self-check. Edit the cells here, then run::
 
     .venv/bin/python notebooks/build_convnorm.py           # rewrite the notebook

@@ -16,7 +16,8 @@ nbgrader conventions are those of ``build_batchnorm.py`` (schema version 3): two
 questions (``framework_question_1`` and ``_2``, markdown, ``grade=True, solution=True``, model
 answer between the solution markers) and, when the release config grades the two conversion
 functions of ``assignment/framework.py`` (the grade id ``framework_conventions`` is credited by
-checks in ``autograder/judging/cases.py``), one locked autograded cell with hidden tests. When no
+checks in ``autograder/assignments/normalization/catalogue.py``), one locked autograded cell
+with hidden tests. When no
 check credits it the cell is left out (nbgrader points that could never be earned would make the
 release refuse), and the visible self-check cell remains. Likewise the text says "your task" only
 when the two functions are tasks in ``[stubs] tasks``; otherwise they are given code to read.

@@ -6,7 +6,7 @@ Keras-like API of ``assignment/nn.py`` (``Model``, ``Dense``, ``BatchNorm``, ``L
 (see its docstring) and takes from it what must not drift apart: the setup and data cells
 (verbatim, so every notebook finds the kit, handles Colab and reads ``NORMLAB_FAST`` the same
 way), the nbgrader metadata and the points of the autograded cells (the sum of the points of
-the grader's checks per grade_id, ``autograder.judging.cases.points_per_grade_id``). Edit the cells
+the grader's checks per grade_id, ``autograder.judging.plan.points_per_grade_id``). Edit the cells
 here, then run::
 
     .venv/bin/python notebooks/build_layers_as_objects.py           # rewrite the notebook
@@ -14,8 +14,8 @@ here, then run::
 
 All notebooks of the release form one nbgrader assignment, so the grade_ids here differ from
 every other notebook's: the autograded cells are ``nn_batchnorm``, ``nn_layernorm`` and
-``nn_model`` (the grade_ids of the checks in ``autograder/judging/cases.py``), the inline question
-is ``nn_question_1``.
+``nn_model`` (the grade_ids of the checks in ``autograder/assignments/normalization/
+catalogue.py``), the inline question is ``nn_question_1``.
 """
 
 from __future__ import annotations

@@ -95,16 +95,16 @@ class ReleaseResult:
 def configured_points(config: GradingConfig) -> dict[str, float] | None:
     """Points per grade_id: the sum of the points of the configured checks that credit it.
 
-    The checks come from ``autograder.judging.cases.select_checks`` (``[points]`` of the config
-    applied). None means the checks are not available (no ``autograder.judging.cases``): the
+    The checks come from ``autograder.judging.plan.select_checks`` (``[points]`` of the config
+    applied). None means the checks are not available (no ``autograder.judging.plan``): the
     notebooks then keep the points of their source.
     """
     try:
-        from autograder.judging import cases
+        from autograder.judging import plan as planning
     except ImportError:
         return None
     try:
-        return cases.points_per_grade_id(config)
+        return planning.points_per_grade_id(config)
     except ValueError as exc:  # a [points] name that is no check
         raise ReleaseError(f"{config.path or 'config'}: {exc}") from None
 

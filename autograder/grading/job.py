@@ -2,7 +2,7 @@
 
 `grade_submission` is a plain top-level function of picklable arguments, so worker processes
 (multiprocessing, Dask) can run it. It finds the student's ``assignment/`` package, builds every
-probe call of the selected checks (`autograder.judging.cases`), runs them all with ONE `run_probes`
+probe call of the selected checks (`autograder.judging.plan`), runs them all with ONE `run_probes`
 call (one sandboxed child, plus one more after each crash) and scores every check in this trusted
 process. It never imports student code and never raises because of something the student did;
 an exception from here is a bug of the grader (or a broken grading machine: `RunnerError`).
@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autograder.config import GradingConfig
-from autograder.judging import cases
+from autograder.judging import plan as planning
+from autograder.judging.checks import Check
 from autograder.results import CheckResult, SubmissionResult
 from autograder.sandbox.runner import run_probes
 
@@ -40,13 +41,13 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
     if not submission_dir.is_dir():
         raise NotADirectoryError(f"{submission_dir} is not a directory (an intake problem)")
 
-    selected = cases.select_checks(config)
+    selected = planning.select_checks(config)
     problem = package_problem(submission_dir, graded_modules(selected))
     if problem is not None:
         checks = zero_results(selected, problem)
         return SubmissionResult(student, checks, [problem], time.perf_counter() - start)
 
-    plan = cases.plan(config, student)
+    plan = planning.plan(config, student)
     outcomes = run_probes(submission_dir, plan.calls, config.limits)
     checks = plan.evaluate(outcomes)
     return SubmissionResult(student, checks,
@@ -54,15 +55,15 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
                             time.perf_counter() - start)
 
 
-def graded_modules(checks: list[cases.Check]) -> list[str]:
+def graded_modules(checks: list[Check]) -> list[str]:
     """The modules of assignment/ that ``checks`` grade, from their task keys
     (``"fc_net.FullyConnectedNet.loss"`` -> ``"fc_net"``), sorted."""
     return sorted({k.split(".", 1)[0] for c in checks for k in c.release_keys})
 
 
-def zero_results(checks: list[cases.Check], reason: str) -> list[CheckResult]:
+def zero_results(checks: list[Check], reason: str) -> list[CheckResult]:
     """Every check scored 0 for the same reason."""
-    return [CheckResult(c.name, c.task, c.grade_id, 0.0, c.points, "error", reason)
+    return [CheckResult(c.title, c.task, c.grade_id, 0.0, c.points, "error", reason)
             for c in checks]
 
 

@@ -1,5 +1,8 @@
 """Points from arrays, in the trusted parent: what to call, what the right answer is, how to score.
 
-``cases`` (comparisons, judges, plans of inputs, the check catalogue) and ``references`` (the
-hidden reference cases, regenerated from ``solutions/`` and verified).
+``compare`` (array comparison and its messages, the tolerances), ``checks`` (the `Check`,
+`CaseSpec`, `Case` and `Part` types), ``judges`` (reference, numerical-gradient, statistics and
+init judges), ``plan`` (selecting checks with ``[points]``, planning one run's inputs, scoring),
+``references`` (the hidden reference cases: reading, computing, regenerating and verifying them)
+and ``assignment`` (the one seam to ``autograder/assignments/<name>/``: its catalogue and inputs).
 """

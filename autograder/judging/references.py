@@ -1,13 +1,16 @@
-"""Regenerate or verify the hidden reference cases:
-``autograder/assignments/<assignment>/references.npz``.
+"""The hidden reference cases of an assignment (``autograder/assignments/<assignment>/
+references.npz``): reading them for grading, computing reference outputs, and the command that
+regenerates or verifies the file.
 
     python -m autograder.judging.references          # (re)write the file from solutions/
     python -m autograder.judging.references --check  # write nothing; exit 1 if it has drifted
 
-The file holds, for every hidden case of `autograder.judging.cases` (``HIDDEN``), the probe name,
-the fixed inputs (drawn from a fixed seed) and the reference outputs (the probe run in-process on
-``solutions``), as ``<id>/probe``, ``<id>/in/<name>`` and ``<id>/out/<name>``. It is part of the
-grader, never of the student release.
+The file holds, for every hidden case of the assignment (``HIDDEN`` of
+``autograder/assignments/<assignment>/inputs.py``), the probe name, the fixed inputs (drawn from
+a fixed seed) and the reference outputs (the probe run in-process on ``solutions``), as
+``<id>/probe``, ``<id>/in/<name>`` and ``<id>/out/<name>``. It is part of the grader, never of
+the student release. `load_references` reads it (cached by modification time);
+`run_reference` and `record_reference` compute the reference outputs of fresh inputs.
 
 ``--check`` regenerates everything in memory and compares: the case ids, probes and inputs must be
 identical; the outputs must agree to within ``OUTPUT_RTOL`` (far below any grading tolerance, but
@@ -19,25 +22,126 @@ commit the file together with that change.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import importlib.util
 import sys
+import threading
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization.inside import probes, standins
 from autograder.config import load_config
-from autograder.judging import cases
 
+ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
 OUTPUT_RTOL = 1e-10
 MAX_BYTES = 500_000
 
 
-def build() -> dict[str, np.ndarray]:
-    """Every hidden case, flattened into the arrays of the .npz file."""
+def references_path(assignment: str) -> Path:
+    return ASSIGNMENTS_DIR / assignment / "references.npz"
+
+
+@dataclass
+class HiddenCase:
+    probe: str
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+
+
+def read_references(path: Path) -> dict[str, HiddenCase]:
+    """Parse a references file: keys ``<id>/probe``, ``<id>/in/<name>``, ``<id>/out/<name>``."""
+    cases: dict[str, HiddenCase] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            case_id, kind, *rest = key.split("/")
+            case = cases.setdefault(case_id, HiddenCase("", {}, {}))
+            if kind == "probe":
+                case.probe = str(data[key])
+            elif kind == "in":
+                case.inputs[rest[0]] = data[key]
+            elif kind == "out":
+                case.outputs[rest[0]] = data[key]
+    return cases
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_references(path: str, mtime_ns: int) -> dict[str, HiddenCase]:
+    return read_references(Path(path))
+
+
+def load_references(assignment: str) -> dict[str, HiddenCase]:
+    path = references_path(assignment)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: run `python -m autograder.judging.references` to generate the "
+            f"hidden reference cases of assignment {assignment!r}")
+    return _cached_references(str(path), path.stat().st_mtime_ns)
+
+
+def run_reference(probe: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The reference outputs: the probe run in-process on the trusted ``solutions`` package."""
+    return probes.PROBES[probe](mistakes.solutions_package(), without_table(inputs))
+
+
+_local = threading.local()
+
+
+def _private_solutions() -> types.SimpleNamespace:
+    """This thread's own copy of the ``solutions`` modules (imported under another name), which
+    `standins.Recorder` may patch while it records without touching anybody else's."""
+    pkg = getattr(_local, "solutions", None)
+    if pkg is None:
+        name = f"_normlab_recorded_solutions_{threading.get_ident()}"
+        folder = mistakes.solutions_package().layers.__file__.rsplit("/", 1)[0]
+        spec = importlib.util.spec_from_file_location(
+            name, f"{folder}/__init__.py", submodule_search_locations=[folder])
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+        pkg = types.SimpleNamespace(**{m: importlib.import_module(f"{name}.{m}")
+                                       for m in mistakes.MODULES})
+        _local.solutions = pkg
+    return pkg
+
+
+def record_reference(probe: str, inputs: Mapping[str, np.ndarray], targets: Sequence[str]) \
+        -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(the reference outputs, the stand-in table): the probe run on the trusted package while
+    every call of ``targets`` is recorded (see
+    `autograder.assignments.normalization.inside.standins`)."""
+    recorder = standins.Recorder(targets)
+    outputs = recorder.run(probes.PROBES[probe], _private_solutions(), without_table(inputs))
+    return outputs, recorder.table()
+
+
+def without_table(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v for k, v in inputs.items() if not k.startswith(standins.PREFIX)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Regenerating and verifying the file
+# --------------------------------------------------------------------------------------------------
+
+
+def _hidden_table(assignment: str):
+    from autograder.judging.assignment import module  # the seam imports checks, which import us
+
+    return module(assignment, "inputs")
+
+
+def build(assignment: str) -> dict[str, np.ndarray]:
+    """Every hidden case of ``assignment``, flattened into the arrays of the .npz file."""
+    table = _hidden_table(assignment)
     data: dict[str, np.ndarray] = {}
-    for case_id in sorted(cases.HIDDEN):
-        probe = cases.HIDDEN[case_id][0]
-        inputs = cases.hidden_inputs(case_id)
-        outputs = cases.run_reference(probe, inputs)
+    for case_id in sorted(table.HIDDEN):
+        probe = table.HIDDEN[case_id][0]
+        inputs = table.hidden_inputs(case_id)
+        outputs = run_reference(probe, inputs)
         data[f"{case_id}/probe"] = np.array(probe)
         for name, value in inputs.items():
             data[f"{case_id}/in/{name}"] = np.asarray(value)
@@ -46,11 +150,12 @@ def build() -> dict[str, np.ndarray]:
     return data
 
 
-def write(path: Path) -> int:
-    """Write the references to ``path`` (atomically); returns its size in bytes."""
+def write(path: Path, assignment: str) -> int:
+    """Write the references of ``assignment`` to ``path`` (atomically); returns its size in
+    bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **build())
+    np.savez_compressed(tmp, **build(assignment))
     tmp.replace(path)
     return path.stat().st_size
 
@@ -64,11 +169,12 @@ def _same_output(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.allclose(a, b, rtol=OUTPUT_RTOL, atol=OUTPUT_RTOL * scale, equal_nan=True))
 
 
-def drift(path: Path) -> list[str]:
-    """What differs between the file at ``path`` and a fresh regeneration (empty: no drift)."""
+def drift(path: Path, assignment: str) -> list[str]:
+    """What differs between the file at ``path`` and a fresh regeneration of ``assignment``'s
+    hidden cases (empty: no drift)."""
     if not path.is_file():
         return [f"{path} does not exist"]
-    fresh = build()
+    fresh = build(assignment)
     with np.load(path, allow_pickle=False) as stored_file:
         stored = {k: stored_file[k] for k in stored_file.files}
     problems = []
@@ -94,15 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None,
                         help="release config (default autograder/release.toml)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="file to write or check (default autograder/references/"
-                             "<assignment>.npz)")
+                        help="file to write or check (default autograder/assignments/"
+                             "<assignment>/references.npz)")
     args = parser.parse_args(argv)
-    path = args.out or cases.references_path(load_config(args.config).assignment)
+    assignment = load_config(args.config).assignment
+    path = args.out or references_path(assignment)
+    count = len(_hidden_table(assignment).HIDDEN)
     if args.check:
-        problems = drift(path)
+        problems = drift(path, assignment)
         if problems:
             print(f"{path}: the hidden references have drifted from solutions/ and "
-                  f"autograder/judging/cases.py:", file=sys.stderr)
+                  f"autograder/assignments/{assignment}/inputs.py:", file=sys.stderr)
             for line in problems[:20]:
                 print(f"  {line}", file=sys.stderr)
             if len(problems) > 20:
@@ -110,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             print("Run `python -m autograder.judging.references` and commit the file.",
                   file=sys.stderr)
             return 1
-        print(f"{path}: up to date ({len(cases.HIDDEN)} hidden cases)")
+        print(f"{path}: up to date ({count} hidden cases)")
         return 0
-    size = write(path)
-    print(f"wrote {path} ({len(cases.HIDDEN)} hidden cases, {size / 1000:.1f} kB)")
+    size = write(path, assignment)
+    print(f"wrote {path} ({count} hidden cases, {size / 1000:.1f} kB)")
     if size > MAX_BYTES:
         print(f"warning: {path} is larger than {MAX_BYTES / 1000:.0f} kB", file=sys.stderr)
     return 0

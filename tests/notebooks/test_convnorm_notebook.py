@@ -29,7 +29,7 @@ from autograder.authoring.release import build_release
 from autograder.config import load_config
 from autograder.demo import make_submissions
 from autograder.grading.pipeline import grade_all
-from autograder.judging import cases
+from autograder.judging import plan as planning
 from solutions.synthetic_cifar import write_synthetic_cifar10
 from tests.notebooks.test_notebooks import errors_of, execute, run_on_the_stubs, text_of
 from tests.support.paths import REPO
@@ -63,7 +63,7 @@ def load_builder():
 
 def expected_points() -> dict[str, float]:
     points: dict[str, float] = {}
-    for check in cases.select_checks(load_config()):
+    for check in planning.select_checks(load_config()):
         points[check.grade_id] = points.get(check.grade_id, 0.0) + check.points
     return points
 

@@ -101,10 +101,10 @@ def test_nbgrader_metadata_schema_v3_and_the_graded_cells():
 
 
 def test_the_autograded_cell_exists_exactly_when_the_grader_checks_it():
-    """Its points are the checks' (autograder/judging/cases.py + release.toml); without checks no
+    """Its points are the checks' (the catalogue + release.toml); without checks no
     cell,
     since the release refuses an autograded cell whose points could never be earned."""
-    from autograder.judging.cases import select_checks
+    from autograder.judging.plan import select_checks
 
     credited = [c for c in select_checks(load_config()) if c.grade_id == "framework_conventions"]
     graded = builder().GRADED_POINTS

@@ -24,7 +24,7 @@ from nbgrader.nbgraderformat import MetadataValidator
 
 from autograder.authoring import instructor
 from autograder.config import load_config
-from autograder.judging.cases import select_checks
+from autograder.judging.plan import select_checks
 from solutions.synthetic_mnist import write_synthetic_mnist
 from tests.notebooks.test_notebooks import errors_of, execute, run_on_the_stubs, text_of
 from tests.support.paths import REPO

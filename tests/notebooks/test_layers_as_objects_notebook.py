@@ -24,7 +24,7 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
 from autograder.authoring import instructor, stubgen
 from autograder.config import load_config
-from autograder.judging import cases
+from autograder.judging import plan as planning
 from solutions.synthetic_cifar import write_synthetic_cifar10
 from tests.notebooks.test_notebooks import run_on_the_stubs
 from tests.support.paths import REPO
@@ -77,7 +77,7 @@ def test_nbgrader_metadata_validates_and_points_come_from_the_checks():
     ids = [c.metadata.nbgrader["grade_id"] for c in nbgrader_cells(nb)]
     assert len(ids) == len(set(ids)) and set(ids) == TASKS | QUESTIONS
     points = {}
-    for check in cases.select_checks(load_config()):
+    for check in planning.select_checks(load_config()):
         points[check.grade_id] = points.get(check.grade_id, 0.0) + check.points
     for cell in nbgrader_cells(nb):
         meta = cell.metadata.nbgrader
@@ -109,8 +109,8 @@ def test_grade_ids_are_unique_across_all_notebooks():
 def test_the_release_ships_and_grades_it():
     config = load_config()
     assert NOTEBOOK.name in config.notebooks
-    assert {c.grade_id for c in cases.select_checks(config)} >= TASKS
-    assert not [t for t in cases.ungraded_tasks(config) if t.startswith("nn.")]
+    assert {c.grade_id for c in planning.select_checks(config)} >= TASKS
+    assert not [t for t in planning.ungraded_tasks(config) if t.startswith("nn.")]
 
 
 def test_first_task_cell_is_the_first_to_call_student_code():

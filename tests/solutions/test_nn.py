@@ -473,13 +473,13 @@ def test_epoch_solver_decays_the_rate_and_reports(synthetic, capsys):
 
 
 def grade_nn(tmp_path, patches, seed=0):
-    from autograder.judging import cases
+    from autograder.judging import plan as planning
     from tests.support.job_helpers import config_for, make_submission
     from tests.support.job_inprocess_runner import run_probes_inprocess
 
     sub = make_submission(tmp_path, patches=patches)
     tasks = [t for t in config_for().tasks if t.startswith("nn.")]
-    plan = cases.plan(config_for(*tasks, seed=seed))
+    plan = planning.plan(config_for(*tasks, seed=seed))
     return {r.name: r for r in plan.evaluate(run_probes_inprocess(sub, plan.calls))}
 
 

@@ -30,7 +30,7 @@ from autograder.authoring.release import (
 )
 from autograder.config import REPO_ROOT, load_config
 from autograder.grading.layouts import IDENTITY_FILE, recorded_id
-from autograder.judging import cases
+from autograder.judging import plan as planning
 
 CONFIG = load_config()
 NB = CONFIG.notebooks[0]
@@ -121,7 +121,7 @@ def test_release_contains_no_solutions_hidden_tests_or_references(built):
 
 def test_points_in_released_notebook_match_the_configured_checks(built):
     expected: dict[str, float] = {}
-    for check in cases.select_checks(CONFIG):
+    for check in planning.select_checks(CONFIG):
         expected[check.grade_id] = expected.get(check.grade_id, 0.0) + check.points
     nb = json.loads((built.tree / NB).read_text())
     autograded = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
@@ -314,7 +314,7 @@ def test_release_is_refused_when_the_stubs_hold_answers(tmp_path, monkeypatch):
 
 def test_configured_points_sum_the_checks_per_grade_id():
     points = configured_points(CONFIG)
-    total = sum(c.points for c in cases.select_checks(CONFIG))
+    total = sum(c.points for c in planning.select_checks(CONFIG))
     assert sum(points.values()) == pytest.approx(total)
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from autograder.grading.job import grade_submission
-from autograder.judging import cases
+from autograder.judging import plan as planning
+from autograder.judging import references
 from autograder.results import SubmissionResult
 from tests.support.job_helpers import MISTAKE_PATCHES, STUBS, config_for, make_submission
 
@@ -52,7 +53,7 @@ def test_every_default_task_is_graded(reference_result):
                          "fc_net_layernorm", "spatial_batchnorm", "groupnorm",
                          "nn_batchnorm", "nn_layernorm", "nn_model", "framework_conventions",
                          "keras_conventions"}
-    assert cases.ungraded_tasks(config_for()) == []
+    assert planning.ungraded_tasks(config_for()) == []
 
 
 def test_a_submission_records_how_long_it_took(reference_result):
@@ -144,7 +145,7 @@ def test_each_classic_mistake_loses_points_and_is_named(tmp_path, mistake):
 def test_hard_coded_answers_fail_the_fresh_input_check(tmp_path):
     """A batchnorm_forward that returns the hidden reference outputs (as if it had found the
     references file) for inputs of their shape passes the hidden-input check only."""
-    hidden = cases.load_references("normalization")["bn_train"]
+    hidden = references.load_references("normalization")["bn_train"]
     out1, out2 = hidden.outputs["out"], hidden.outputs["out2"]
     source = f'''
 import numpy as np
@@ -226,10 +227,10 @@ def test_points_and_task_selection_come_from_the_config(tmp_path):
 
 def test_fresh_inputs_depend_on_release_student_and_check_only():
     config = config_for("layers.batchnorm_forward")
-    name = "batchnorm_forward: matches reference (fresh random inputs)"
+    check_id = "batchnorm_forward.reference_fresh"
 
     def x(cfg, student):
-        return cases.plan(cfg, student).cases[name][0].call.inputs["x"]
+        return planning.plan(cfg, student).cases[check_id][0].call.inputs["x"]
 
     np.testing.assert_array_equal(x(config, "ada"), x(config, "ada"))  # run after run
     a, b = x(config, "ada"), x(config, "bob")

@@ -200,7 +200,7 @@ def test_eps_outside_the_square_root_is_caught_with_its_numbers(copies):
 
 def test_every_graded_task_has_a_self_check():
     from autograder.config import load_config
-    from autograder.judging.cases import select_checks
+    from autograder.judging.plan import select_checks
 
     graded = {c.grade_id for c in select_checks(load_config())}
     assert graded <= set(checks.TASKS), sorted(graded - set(checks.TASKS))

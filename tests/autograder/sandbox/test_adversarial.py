@@ -390,7 +390,8 @@ def corpus_run(tmp_path_factory) -> CorpusRun:
     _plant(ctx.course / "SENTINEL.txt", tokens["course"])
     _plant(ctx.course / "source" / "SENTINEL.txt", tokens["course"])
     _plant(repo / "solutions" / "SENTINEL.txt", tokens["repo"])
-    for secret in (repo / "solutions" / "layers.py", repo / "autograder" / "cases.py"):
+    catalogue = repo / "autograder" / "assignments" / "normalization" / "catalogue.py"
+    for secret in (repo / "solutions" / "layers.py", catalogue):
         with secret.open("a", encoding="utf-8") as fh:
             fh.write(f"\n# {tokens['repo']}\n")
 

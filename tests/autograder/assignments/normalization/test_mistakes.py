@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization import wrong as wrong_code
+from autograder.assignments.normalization.inputs import HIDDEN, hidden_inputs
 from autograder.assignments.normalization.inside import probes
-from autograder.judging import cases
+from autograder.judging import plan as planning
 from tests.support.job_helpers import MISTAKE_PATCHES, config_for, make_submission
 from tests.support.job_inprocess_runner import load_package
 
@@ -19,14 +21,14 @@ SOL = mistakes.solutions_package()
 
 def hidden_by_probe():
     found = {}
-    for case_id, (probe, _) in cases.HIDDEN.items():
-        found.setdefault(probe, []).append(cases.hidden_inputs(case_id))
+    for case_id, (probe, _) in HIDDEN.items():
+        found.setdefault(probe, []).append(hidden_inputs(case_id))
     return found
 
 
 def fresh_by_probe(seed=0):
     """Fresh inputs of every check for every probe, without the perturbation step."""
-    plan = cases.plan(config_for(*sorted(config_for().tasks | {"optim.adam"}), seed=seed))
+    plan = planning.plan(config_for(*sorted(config_for().tasks | {"optim.adam"}), seed=seed))
     found = {}
     for name in plan.cases:
         for case in plan.cases[name]:
@@ -41,12 +43,12 @@ def test_every_mistake_has_a_source_level_twin_in_the_tests():
 
 def test_the_slip_free_versions_are_the_reference():
     right = {
-        "batchnorm_forward_train": {"batchnorm_forward": mistakes.bn_forward()},
-        "batchnorm_forward_test": {"batchnorm_forward": mistakes.bn_forward()},
-        "layernorm_forward": {"layernorm_forward": mistakes.ln_forward()},
-        "spatial_groupnorm_forward": {"spatial_groupnorm_forward": mistakes.gn_forward()},
+        "batchnorm_forward_train": {"batchnorm_forward": wrong_code.bn_forward()},
+        "batchnorm_forward_test": {"batchnorm_forward": wrong_code.bn_forward()},
+        "layernorm_forward": {"layernorm_forward": wrong_code.ln_forward()},
+        "spatial_groupnorm_forward": {"spatial_groupnorm_forward": wrong_code.gn_forward()},
         "spatial_batchnorm_forward_train": {
-            "spatial_batchnorm_forward": mistakes.spatial_bn_forward(mistakes.bn_forward())},
+            "spatial_batchnorm_forward": wrong_code.spatial_bn_forward(wrong_code.bn_forward())},
     }
     for probe, overrides in right.items():
         ns = dict(vars(SOL))
@@ -124,10 +126,10 @@ def test_recognise_only_looks_at_the_outputs_the_check_compared():
 
 def test_adam_t_after_use_divides_by_zero_on_the_first_step_and_is_off_later():
     w = np.ones((2, 2))
-    first, _ = mistakes.adam_t_after_use(w, w.copy(), {})
+    first, _ = wrong_code.adam_t_after_use(w, w.copy(), {})
     assert np.isnan(first).all()
     config = {"t": 3, "m": np.full((2, 2), 0.1), "v": np.full((2, 2), 0.2)}
-    wrong, wrong_config = mistakes.adam_t_after_use(w, w.copy(), dict(config))
+    wrong, wrong_config = wrong_code.adam_t_after_use(w, w.copy(), dict(config))
     right, right_config = SOL.optim.adam(w, w.copy(), dict(config))
     assert wrong_config["t"] == right_config["t"] == 4
     assert not np.allclose(wrong - w, right - w, rtol=1e-2)  # the steps differ

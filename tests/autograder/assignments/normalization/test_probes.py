@@ -13,9 +13,17 @@ import numpy as np
 import pytest
 
 from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization.catalogue import all_checks
+from autograder.assignments.normalization.inputs import (
+    HIDDEN,
+    hidden_inputs,
+    make_adam,
+    make_bn_train,
+)
 from autograder.assignments.normalization.inside import probes
 from autograder.config import REPO_ROOT
-from autograder.judging import cases
+from autograder.judging import compare as comparison
+from autograder.judging import plan as planning
 from tests.support.job_helpers import config_for
 
 SOL = mistakes.solutions_package()
@@ -23,10 +31,10 @@ SOL = mistakes.solutions_package()
 
 def all_calls(seed=0):
     """Every probe call of the default release plus Adam, and every hidden case."""
-    plan = cases.plan(config_for(*sorted(config_for().tasks | {"optim.adam"}), seed=seed))
+    plan = planning.plan(config_for(*sorted(config_for().tasks | {"optim.adam"}), seed=seed))
     calls = [(c.call.probe, c.call.inputs) for name in plan.cases for c in plan.cases[name]]
-    calls += [(probe, cases.hidden_inputs(case_id)) for case_id, (probe, _) in
-              cases.HIDDEN.items()]
+    calls += [(probe, hidden_inputs(case_id)) for case_id, (probe, _) in
+              HIDDEN.items()]
     return calls
 
 
@@ -72,9 +80,9 @@ def test_the_probes_load_from_a_copied_folder_as_the_child_loads_them(tmp_path):
 
 
 def test_every_probe_is_used_and_every_check_uses_a_known_probe():
-    used = {spec.probe for check in cases.all_checks() for spec in check.cases}
+    used = {spec.probe for check in all_checks() for spec in check.cases}
     assert used == set(probes.PROBES)
-    assert {probe for probe, _ in cases.HIDDEN.values()} <= set(probes.PROBES)
+    assert {probe for probe, _ in HIDDEN.values()} <= set(probes.PROBES)
 
 
 def test_outputs_are_named_numeric_arrays_and_inputs_stay_untouched():
@@ -100,10 +108,10 @@ def test_every_probe_is_cheap():
         assert sum(v.size for v in plain) <= 500, f"{probe}: inputs too large"
 
 
-@pytest.mark.parametrize("probe", sorted({s.probe for c in cases.all_checks() for s in c.cases
+@pytest.mark.parametrize("probe", sorted({s.probe for c in all_checks() for s in c.cases
                                           if s.make and "h" in s.make(np.random.default_rng(0))}))
 def test_perturbed_projections_give_the_reference_gradients(probe):
-    spec = next(s for c in cases.all_checks() for s in c.cases
+    spec = next(s for c in all_checks() for s in c.cases
                 if s.probe == probe and s.make and "h" in s.make(np.random.default_rng(0)))
     inputs = spec.make(np.random.default_rng(3))
     out = probes.PROBES[probe](SOL, inputs)
@@ -130,16 +138,17 @@ def test_an_output_that_is_not_an_array_leaves_a_note_and_the_others_count():
         return dout * 2, None, [[1, 2], [3]]
 
     pkg = _fake(batchnorm_forward=forward, batchnorm_backward=backward)
-    inputs = cases.hidden_inputs("bn_backward")
+    inputs = hidden_inputs("bn_backward")
     result = probes.PROBES["batchnorm_backward"](pkg, inputs)
     np.testing.assert_array_equal(result["dx"], inputs["dout"] * 2)
     assert "dgamma" not in result and "dbeta" not in result
-    assert "None" in cases.note(result, "dgamma") and "assign it" in cases.note(result, "dgamma")
-    assert "not an array" in cases.note(result, "dbeta")
+    dgamma_note = comparison.note(result, "dgamma")
+    assert "None" in dgamma_note and "assign it" in dgamma_note
+    assert "not an array" in comparison.note(result, "dbeta")
 
 
 def test_a_result_of_the_wrong_form_raises_a_probe_error_for_the_student():
-    inputs = cases.hidden_inputs("bn_backward")
+    inputs = hidden_inputs("bn_backward")
     pkg = _fake(batchnorm_forward=lambda x, g, b, p: x, batchnorm_backward=None)
     with pytest.raises(probes.ProbeError, match=r"batchnorm_forward should return a pair"):
         probes.PROBES["batchnorm_backward"](pkg, inputs)
@@ -152,14 +161,14 @@ def test_a_result_of_the_wrong_form_raises_a_probe_error_for_the_student():
 
 def test_missing_running_averages_are_noted():
     pkg = _fake(batchnorm_forward=lambda x, g, b, p: (x, None))
-    inputs = cases.make_bn_train(running=False)(np.random.default_rng(0))
+    inputs = make_bn_train(running=False)(np.random.default_rng(0))
     result = probes.PROBES["batchnorm_forward_train"](pkg, inputs)
     assert "out" in result and "running_mean" not in result
-    assert "bn_param has no 'running_mean'" in cases.note(result, "running_mean")
+    assert "bn_param has no 'running_mean'" in comparison.note(result, "running_mean")
 
 
 def test_fc_net_probe_uses_the_given_parameters_and_reports_the_constructed_ones():
-    inputs = cases.hidden_inputs("fc_ln_reg")
+    inputs = hidden_inputs("fc_ln_reg")
     result = probes.PROBES["fc_net"](SOL, inputs)
     dims = [int(d) for d in inputs["dims"]]
     np.random.seed(0)
@@ -179,7 +188,7 @@ def test_fc_net_probe_uses_the_given_parameters_and_reports_the_constructed_ones
 
 
 def test_adam_probe_takes_two_steps_on_one_config():
-    inputs = cases.make_adam(fresh_state=False)(np.random.default_rng(0))
+    inputs = make_adam(fresh_state=False)(np.random.default_rng(0))
     result = probes.PROBES["adam"](SOL, inputs)
     config = {"learning_rate": float(inputs["learning_rate"]), "beta1": 0.8,
               "m": inputs["m"].copy(), "v": inputs["v"].copy(), "t": int(inputs["t"])}

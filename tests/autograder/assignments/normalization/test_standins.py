@@ -14,13 +14,14 @@ import numpy as np
 
 from autograder.assignments.normalization import mistakes
 from autograder.assignments.normalization.inside import layer_probes, probes, standins
-from autograder.judging import cases
+from autograder.judging import plan as planning
+from autograder.judging import references
 from autograder.sandbox.runner import ProbeOutcome
 from tests.support.job_helpers import config_for
 from tests.support.job_inprocess_runner import run_probes_inprocess
 
 SOL = mistakes.solutions_package()
-ANR = "affine_norm_relu_forward: matches reference (batchnorm)"
+ANR = "affine_norm_relu_forward.reference.batchnorm"  # its id
 
 
 def _copy(module, **changes):
@@ -54,7 +55,7 @@ def _student(layers=None, anr=None):
 
 
 def _anr_case():
-    plan = cases.plan(config_for("layer_utils.affine_norm_relu_forward"), "ada", seed=0)
+    plan = planning.plan(config_for("layer_utils.affine_norm_relu_forward"), "ada", seed=0)
     return plan, plan.cases[ANR][1]  # the fresh case (the first is hidden)
 
 
@@ -63,7 +64,7 @@ def test_a_composite_is_judged_with_the_reference_upstream_answering():
     got = probes.PROBES[case.call.probe](_student(), dict(case.call.inputs))
     np.testing.assert_allclose(got["out"], case.reference["out"], rtol=1e-12)
     # without the table the student's own (wrong) batch norm is used, as before
-    own = probes.PROBES[case.call.probe](_student(), cases._analytic(case.call.inputs))
+    own = probes.PROBES[case.call.probe](_student(), planning._analytic(case.call.inputs))
     assert not np.allclose(own["out"], case.reference["out"])
     outcomes = run_probes_inprocess(None, plan.calls, pkg=_student())
     assert all(r.status == "passed" for r in plan.evaluate(outcomes))
@@ -154,7 +155,7 @@ def test_a_backward_stand_in_pairs_with_its_forwards_token():
     """FullyConnectedNet.loss with a wrong batchnorm_backward: the loss checks pass (the stand-in
     answers the backward calls made with the stand-in forward's tokens)."""
     config = config_for("fc_net.FullyConnectedNet.loss:normalization")
-    plan = cases.plan(config, "ada", seed=1)
+    plan = planning.plan(config, "ada", seed=1)
 
     def wrong_backward(dout, cache):
         dx, dgamma, dbeta = SOL.layers.batchnorm_backward_alt(dout, cache)
@@ -170,13 +171,13 @@ def test_a_backward_stand_in_pairs_with_its_forwards_token():
 
 
 def test_the_recording_uses_a_private_copy_of_the_solutions():
-    assert cases._private_solutions().layers is not SOL.layers
-    assert cases._private_solutions() is cases._private_solutions()
+    assert references._private_solutions().layers is not SOL.layers
+    assert references._private_solutions() is references._private_solutions()
 
 
 def test_a_backward_blocked_by_its_forward_says_so():
     config = config_for("layers.batchnorm_forward", "layers.batchnorm_backward")
-    plan = cases.plan(config, "ada", seed=0)
+    plan = planning.plan(config, "ada", seed=0)
     outcomes = {c.id: ProbeOutcome("error", message="NotImplementedError: batchnorm_forward")
                 if "batchnorm" in c.probe else None for c in plan.calls}
     results = plan.evaluate(outcomes)
@@ -209,7 +210,7 @@ def test_an_output_that_a_wrong_forward_makes_unjudgeable_is_not_charged():
     told right or wrong, so it is not charged, and the feedback says why; dgamma and dbeta are
     still judged (against what that forward's output implies)."""
     config = config_for("layers.layernorm_forward", "layers.layernorm_backward")
-    plan = cases.plan(config, "ada", seed=0)
+    plan = planning.plan(config, "ada", seed=0)
     layers = _copy(SOL.layers, layernorm_forward=_ln_wrong_axis, layernorm_backward=_ln_backward)
     pkg = types.SimpleNamespace(**{**vars(SOL), "layers": layers})
     results = plan.evaluate(run_probes_inprocess(None, plan.calls, pkg=pkg))
@@ -234,7 +235,7 @@ def test_a_backward_that_cannot_run_earns_nothing():
         raise NotImplementedError("layernorm_forward")
 
     config = config_for("layers.layernorm_forward", "layers.layernorm_backward")
-    plan = cases.plan(config, "ada", seed=0)
+    plan = planning.plan(config, "ada", seed=0)
     layers = _copy(SOL.layers, layernorm_forward=not_started)
     pkg = types.SimpleNamespace(**{**vars(SOL), "layers": layers})
     results = plan.evaluate(run_probes_inprocess(None, plan.calls, pkg=pkg))
