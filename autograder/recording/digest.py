@@ -12,9 +12,10 @@ lead with the same "Fix first" list, built here from the check results alone:
   hint, and its first concrete message. A root cause that shows only a mistake (or error) an
   earlier one already names is folded into that one ("the same mistake shows in ...").
 
-`clean_lines` removes from a check's message what the page says once elsewhere: the mistake
-sentence (in the task's mistake box), the grader's "Fix X first" note (in the task's header) and
-an error already quoted by an earlier check.
+The words (points, statuses, a check's message lines) are `autograder.recording.render`'s:
+its `own_lines` is a check's message without what the page says once elsewhere (the mistake
+sentence, in the task's mistake box; the grader's "Fix X first" note, in the task's header), and
+`error_key` here tells the page which error an earlier check already quoted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from autograder.recording.render import (
+    first_message,
+    fmt,
+    lost,
+    mistake_name,
+    mistake_sentence,
+    own_lines,
+)
 from autograder.results import CheckResult, SubmissionResult
 
 #: The stub's message, as `autograder.authoring.stubgen.stub_message` writes it.
@@ -35,16 +44,6 @@ _WHERE = re.compile(r" \([\w.-]{1,100} line \d+, in [\w<>.]{1,100}\)$")
 
 #: How many root causes get a full entry; the others are named in one "Then:" line.
 MAX_ENTRIES = 3
-
-
-def fmt(value: float) -> str:
-    """A score for people: 3, 2.5, 0.33."""
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
-
-
-def mistake_name(check: CheckResult) -> str:
-    """The recognised mistake for people: ``unbiased_variance`` -> ``unbiased variance``."""
-    return (check.mistake or "").replace("_", " ")
 
 
 def not_implemented(check: CheckResult) -> tuple[str, str] | None:
@@ -69,34 +68,6 @@ def error_key(line: str) -> tuple[str, str, str] | None:
         return None
     kind = match.group("kind") or "error"
     return match.group("label"), _WHERE.sub("", match.group("error")), kind
-
-
-def mistake_sentence(check: CheckResult, line: str) -> bool:
-    """Whether ``line`` is the grader's "This looks like <mistake>: <hint>." sentence."""
-    if not check.mistake or not line.startswith("This looks like "):
-        return False
-    return not check.hint or line.rstrip(".").endswith(check.hint.rstrip("."))
-
-
-def blocked_note(check: CheckResult, line: str) -> bool:
-    """Whether ``line`` is the grader's "Fix <task> first: ..." note on a blocked check."""
-    return bool(check.blocked_by) and line.startswith("Fix ") and " first" in line[:200]
-
-
-def own_lines(check: CheckResult) -> list[str]:
-    """The check's message without the notes the page states once per task."""
-    return [line for line in check.output.splitlines()
-            if line.strip() and not mistake_sentence(check, line)
-            and not blocked_note(check, line)]
-
-
-def first_message(check: CheckResult) -> str:
-    """The first concrete line: not the "k of n parts right" tally."""
-    lines = own_lines(check)
-    for line in lines:
-        if not re.match(r"\d+ of \d+ parts right", line):
-            return line
-    return lines[0] if lines else ""
 
 
 @dataclass
@@ -269,15 +240,6 @@ def digest(result: SubmissionResult) -> Digest:
     untouched = bool(views) and not entries and all(
         v.state in ("not_started", "blocked") for v in views)
     return Digest(views, entries, not_started, untouched)
-
-
-def lost(value: float) -> str:
-    return f"-{fmt(value)}"
-
-
-def waits_for(view: TaskView) -> str:
-    """`` (after batchnorm_forward)`` for a task waiting for another's stub."""
-    return f" (after {', '.join(view.causes)})" if view.state == "blocked" and view.causes else ""
 
 
 def remaining_line(d: Digest) -> str:

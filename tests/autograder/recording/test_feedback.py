@@ -8,9 +8,9 @@ import json
 import re
 from types import SimpleNamespace
 
-from autograder.cli import fix_first_summary
 from autograder.recording.digest import MAX_ENTRIES, digest, fix_first_text, headline
 from autograder.recording.feedback import feedback_html, headline_of, results_json
+from autograder.recording.summary import fix_first_summary
 from autograder.results import CheckResult, SubmissionResult
 
 HINT = "normalization uses the plain 1/N variance, np.var's default (ddof=0)"
