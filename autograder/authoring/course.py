@@ -18,7 +18,7 @@ nbgrader behaviours handled here:
   directory: 'alembic'" (and leaves a half-initialised database behind). `tool_env` and
   `ensure_tools_on_path` put the interpreter's own ``bin`` folder first on ``PATH``.
 * Concurrent SQLite writers fail with "database is locked"; the default URL carries a busy timeout
-  (``?timeout=30``) and the grader has a single writer (``recorder.py``).
+  (``?timeout=30``) and the grader has a single writer (`autograder.recording.recorder`).
 * SQLAlchemy 2 wants an explicit driver in the URL (``postgresql+psycopg2://...``).
 """
 

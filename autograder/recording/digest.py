@@ -8,6 +8,8 @@ lead with the same "Fix first" list, built here from the check results alone:
   whose message is another graded task's NotImplementedError (it ran that task's stub);
 * a task whose failing checks are all explained that way is *blocked*: "fix <task> first";
 * a task whose failing checks all raise its own NotImplementedError is *not started*;
+* a submission problem that stopped every check (no ``assignment/`` folder: each check's message
+  is the problem's words) is the one thing to fix, named instead of the first task;
 * every other failing task is a *root cause*, with the points it lost, its named mistake and
   hint, and its first concrete message. A root cause that shows only a mistake (or error) an
   earlier one already names is folded into that one ("the same mistake shows in ...").
@@ -168,6 +170,7 @@ class Digest:
     entries: list[Entry]
     not_started: list[TaskView]  # own stub, plus tasks waiting only for such a stub
     untouched: bool  # nothing passed and nothing but stubs failed
+    problem: str = ""  # a submission problem that stopped every check (assignment/ missing)
 
     @property
     def passed(self) -> bool:
@@ -239,7 +242,19 @@ def digest(result: SubmissionResult) -> Digest:
     not_started.sort(key=lambda v: position[v.task])
     untouched = bool(views) and not entries and all(
         v.state in ("not_started", "blocked") for v in views)
-    return Digest(views, entries, not_started, untouched)
+    return Digest(views, entries, not_started, untouched, stopping_problem(result))
+
+
+def stopping_problem(result: SubmissionResult) -> str:
+    """The submission problem that stopped every check (no assignment/ folder, say): each check
+    is an error whose message is that problem's words. Empty when there is none."""
+    return next((p for p in result.problems if result.checks and all(
+        c.status == "error" and c.output == p for c in result.checks)), "")
+
+
+def problem_sentence(d: Digest) -> str:
+    """The first sentence of the problem that stopped every check, without its full stop."""
+    return d.problem.split(". ", 1)[0].rstrip(".")
 
 
 def remaining_line(d: Digest) -> str:
@@ -275,6 +290,8 @@ def headline(d: Digest) -> str:
         return "No checks were run."
     if d.passed:
         return "Every check passed."
+    if d.problem:
+        return f"Fix first: {problem_sentence(d)} (no check could run)."
     first = begin_with(d)
     if d.untouched:
         where = f" (assignment/{first.file})" if first and first.file else ""
@@ -327,7 +344,7 @@ def entry_lines(entry: Entry) -> list[str]:
 
 def fix_first_text(d: Digest) -> list[str]:
     """The "Fix first" list as plain text: the top of results.json's ``output``."""
-    if not d.tasks or d.passed:
+    if not d.tasks or d.passed or d.problem:  # a problem is told in full below the list
         return [headline(d)]
     lines = [headline(d)]
     if start_line(d):

@@ -210,6 +210,9 @@ def _fix_first_html(d: Digest) -> str:
     if d.passed:
         return ('<section class="fix done" id="fix-first"><h2>Fix first: nothing</h2>'
                 "<p>Every check of your code passed.</p></section>")
+    if d.problem:
+        return (f'<section class="fix" id="fix-first"><h2>Fix first</h2><p>{_e(d.problem)}</p>'
+                "<p>No check could run, so every task below shows this error.</p></section>")
     first = begin_with(d)
     start = ""
     if start_line(d) and first is not None:
