@@ -18,7 +18,7 @@ nbgrader behaviours handled here:
   directory: 'alembic'" (and leaves a half-initialised database behind). `tool_env` and
   `ensure_tools_on_path` put the interpreter's own ``bin`` folder first on ``PATH``.
 * Concurrent SQLite writers fail with "database is locked"; the default URL carries a busy timeout
-  (``?timeout=30``) and the grader has a single writer (``recorder.py``).
+  (``?timeout=30``) and the grader has a single writer (`autograder.recording.recorder`).
 * SQLAlchemy 2 wants an explicit driver in the URL (``postgresql+psycopg2://...``).
 """
 
@@ -31,6 +31,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from autograder.authoring import TEMPLATES
 
 DEFAULT_TIMEOUT_SECONDS = 30
 GRADEBOOK_NAME = "gradebook.db"
@@ -110,22 +112,13 @@ class Course:
         return self.root / "autograded" / student / self.assignment
 
     def write_config(self) -> Path:
-        """Write ``nbgrader_config.py`` so nbgrader/formgrader started here use this gradebook."""
+        """Write ``nbgrader_config.py`` (``templates/nbgrader_config.py``) so nbgrader and
+        formgrader started here use this gradebook."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / "nbgrader_config.py"
-        path.write_text(
-            "# Written by `python -m autograder release`; nbgrader and formgrader read it when\n"
-            "# started in this folder (`python -m autograder formgrader` starts formgrader).\n"
-            "#\n"
-            "# Grades of the code come from `python -m autograder grade`, which runs student code\n"
-            "# in a sandbox. Do NOT run `nbgrader autograde` on student notebooks: it executes\n"
-            "# them with your permissions (student code can rewrite this gradebook), and it\n"
-            "# would copy source/ files over the submissions.\n"
-            "c = get_config()  # noqa: F821\n"
-            f"c.CourseDirectory.root = {str(self.root)!r}\n"
-            f"c.CourseDirectory.db_url = {self.db_url!r}\n",
-            encoding="utf-8",
-        )
+        text = (TEMPLATES / "nbgrader_config.py").read_text(encoding="utf-8")
+        path.write_text(text.replace('"@@ROOT@@"', repr(str(self.root)))
+                        .replace('"@@DB_URL@@"', repr(self.db_url)), encoding="utf-8")
         return path
 
     def generate_assignment(self, log_tail: int = 40) -> str:

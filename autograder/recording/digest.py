@@ -8,13 +8,16 @@ lead with the same "Fix first" list, built here from the check results alone:
   whose message is another graded task's NotImplementedError (it ran that task's stub);
 * a task whose failing checks are all explained that way is *blocked*: "fix <task> first";
 * a task whose failing checks all raise its own NotImplementedError is *not started*;
+* a submission problem that stopped every check (no ``assignment/`` folder: each check's message
+  is the problem's words) is the one thing to fix, named instead of the first task;
 * every other failing task is a *root cause*, with the points it lost, its named mistake and
   hint, and its first concrete message. A root cause that shows only a mistake (or error) an
   earlier one already names is folded into that one ("the same mistake shows in ...").
 
-`clean_lines` removes from a check's message what the page says once elsewhere: the mistake
-sentence (in the task's mistake box), the grader's "Fix X first" note (in the task's header) and
-an error already quoted by an earlier check.
+The words (points, statuses, a check's message lines) are `autograder.recording.render`'s:
+its `own_lines` is a check's message without what the page says once elsewhere (the mistake
+sentence, in the task's mistake box; the grader's "Fix X first" note, in the task's header), and
+`error_key` here tells the page which error an earlier check already quoted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from autograder.recording.render import (
+    first_message,
+    fmt,
+    lost,
+    mistake_name,
+    mistake_sentence,
+    own_lines,
+)
 from autograder.results import CheckResult, SubmissionResult
 
 #: The stub's message, as `autograder.authoring.stubgen.stub_message` writes it.
@@ -35,16 +46,6 @@ _WHERE = re.compile(r" \([\w.-]{1,100} line \d+, in [\w<>.]{1,100}\)$")
 
 #: How many root causes get a full entry; the others are named in one "Then:" line.
 MAX_ENTRIES = 3
-
-
-def fmt(value: float) -> str:
-    """A score for people: 3, 2.5, 0.33."""
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
-
-
-def mistake_name(check: CheckResult) -> str:
-    """The recognised mistake for people: ``unbiased_variance`` -> ``unbiased variance``."""
-    return (check.mistake or "").replace("_", " ")
 
 
 def not_implemented(check: CheckResult) -> tuple[str, str] | None:
@@ -69,34 +70,6 @@ def error_key(line: str) -> tuple[str, str, str] | None:
         return None
     kind = match.group("kind") or "error"
     return match.group("label"), _WHERE.sub("", match.group("error")), kind
-
-
-def mistake_sentence(check: CheckResult, line: str) -> bool:
-    """Whether ``line`` is the grader's "This looks like <mistake>: <hint>." sentence."""
-    if not check.mistake or not line.startswith("This looks like "):
-        return False
-    return not check.hint or line.rstrip(".").endswith(check.hint.rstrip("."))
-
-
-def blocked_note(check: CheckResult, line: str) -> bool:
-    """Whether ``line`` is the grader's "Fix <task> first: ..." note on a blocked check."""
-    return bool(check.blocked_by) and line.startswith("Fix ") and " first" in line[:200]
-
-
-def own_lines(check: CheckResult) -> list[str]:
-    """The check's message without the notes the page states once per task."""
-    return [line for line in check.output.splitlines()
-            if line.strip() and not mistake_sentence(check, line)
-            and not blocked_note(check, line)]
-
-
-def first_message(check: CheckResult) -> str:
-    """The first concrete line: not the "k of n parts right" tally."""
-    lines = own_lines(check)
-    for line in lines:
-        if not re.match(r"\d+ of \d+ parts right", line):
-            return line
-    return lines[0] if lines else ""
 
 
 @dataclass
@@ -197,6 +170,7 @@ class Digest:
     entries: list[Entry]
     not_started: list[TaskView]  # own stub, plus tasks waiting only for such a stub
     untouched: bool  # nothing passed and nothing but stubs failed
+    problem: str = ""  # a submission problem that stopped every check (assignment/ missing)
 
     @property
     def passed(self) -> bool:
@@ -268,16 +242,19 @@ def digest(result: SubmissionResult) -> Digest:
     not_started.sort(key=lambda v: position[v.task])
     untouched = bool(views) and not entries and all(
         v.state in ("not_started", "blocked") for v in views)
-    return Digest(views, entries, not_started, untouched)
+    return Digest(views, entries, not_started, untouched, stopping_problem(result))
 
 
-def lost(value: float) -> str:
-    return f"-{fmt(value)}"
+def stopping_problem(result: SubmissionResult) -> str:
+    """The submission problem that stopped every check (no assignment/ folder, say): each check
+    is an error whose message is that problem's words. Empty when there is none."""
+    return next((p for p in result.problems if result.checks and all(
+        c.status == "error" and c.output == p for c in result.checks)), "")
 
 
-def waits_for(view: TaskView) -> str:
-    """`` (after batchnorm_forward)`` for a task waiting for another's stub."""
-    return f" (after {', '.join(view.causes)})" if view.state == "blocked" and view.causes else ""
+def problem_sentence(d: Digest) -> str:
+    """The first sentence of the problem that stopped every check, without its full stop."""
+    return d.problem.split(". ", 1)[0].rstrip(".")
 
 
 def remaining_line(d: Digest) -> str:
@@ -313,6 +290,8 @@ def headline(d: Digest) -> str:
         return "No checks were run."
     if d.passed:
         return "Every check passed."
+    if d.problem:
+        return f"Fix first: {problem_sentence(d)} (no check could run)."
     first = begin_with(d)
     if d.untouched:
         where = f" (assignment/{first.file})" if first and first.file else ""
@@ -365,7 +344,7 @@ def entry_lines(entry: Entry) -> list[str]:
 
 def fix_first_text(d: Digest) -> list[str]:
     """The "Fix first" list as plain text: the top of results.json's ``output``."""
-    if not d.tasks or d.passed:
+    if not d.tasks or d.passed or d.problem:  # a problem is told in full below the list
         return [headline(d)]
     lines = [headline(d)]
     if start_line(d):

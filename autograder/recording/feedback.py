@@ -8,7 +8,8 @@ string (messages quote tracebacks and file names from the submission) is HTML-es
 Both lead with the "Fix first" list of `autograder.recording.digest` (root causes in assignment
 order, the tasks they block, what is not started); the page then gives the detail per task, passed
 tasks collapsed, each note said once. Nothing in either depends on when or how fast the submission
-was graded: the same result always gives the same bytes.
+was graded: the same result always gives the same bytes. The words of a check (status, points,
+message lines) are `autograder.recording.render`'s; this module lays them out.
 """
 
 from __future__ import annotations
@@ -26,43 +27,28 @@ from autograder.recording.digest import (
     digest,
     entry_lines,
     error_key,
-    first_message,
     fix_first_text,
-    fmt,
-    lost,
-    mistake_name,
-    own_lines,
     remaining_line,
     start_line,
+)
+from autograder.recording.render import (
+    STATE_TEXT,
+    check_output,
+    first_message,
+    fmt,
+    gradescope_status,
+    lost,
+    own_lines,
+    points,
+    status_word,
     waits_for,
 )
 from autograder.results import CheckResult, SubmissionResult
 
-__all__ = ["check_output", "feedback_html", "fmt", "gradescope_status", "mistake_name",
-           "results_json"]
+__all__ = ["feedback_html", "headline_of", "results_json"]
 
-_STATUS_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out"}
-_STATE_TEXT = {"passed": "passed", "failed": "failed", "blocked": "blocked",
-               "not_started": "not started"}
 #: Lines of a check's message shown before "N more lines".
 SHOWN_LINES = 3
-
-
-def gradescope_status(check: CheckResult) -> str:
-    """Gradescope knows only "passed" and "failed"."""
-    return "passed" if check.status == "passed" else "failed"
-
-
-def check_output(check: CheckResult) -> str:
-    """The message of a check, with the recognised mistake named first."""
-    parts = []
-    if check.mistake:
-        parts.append(f"Likely mistake: {mistake_name(check)}")
-    if check.status in ("error", "timeout") and check.status not in check.output.lower():
-        parts.append(f"({_STATUS_TEXT[check.status]})")
-    if check.output:
-        parts.append(check.output)
-    return "\n".join(parts)
 
 
 def results_json(result: SubmissionResult, manual_points: float = 0.0) -> dict:
@@ -194,10 +180,10 @@ def _message(lines: list[str]) -> str:
 
 
 def _row(check: CheckResult, lines: list[str]) -> str:
-    status = _STATUS_TEXT.get(check.status, check.status)
+    status = status_word(check.status)
     return (f'<tr><td class="st"><span class="badge {_e(check.status)}">{_e(status)}</span></td>'
             f"<td>{_e(check.name)}{_message(lines)}</td>"
-            f'<td class="score">{fmt(check.score)} / {fmt(check.max_score)}</td></tr>')
+            f'<td class="score">{points(check.score, check.max_score)}</td></tr>')
 
 
 def _entry_html(entry: Entry) -> str:
@@ -224,6 +210,9 @@ def _fix_first_html(d: Digest) -> str:
     if d.passed:
         return ('<section class="fix done" id="fix-first"><h2>Fix first: nothing</h2>'
                 "<p>Every check of your code passed.</p></section>")
+    if d.problem:
+        return (f'<section class="fix" id="fix-first"><h2>Fix first</h2><p>{_e(d.problem)}</p>'
+                "<p>No check could run, so every task below shows this error.</p></section>")
     first = begin_with(d)
     start = ""
     if start_line(d) and first is not None:
@@ -275,9 +264,9 @@ def _task_html(view: TaskView, d: Digest, said: _Said, boxed: dict[str, str]) ->
     is_open = view.state == "failed" and entry is not None and entry.view is view and \
         d.entries.index(entry) < MAX_ENTRIES
     return (f'<details class="task" id="{_anchor(view.task)}"{" open" if is_open else ""}>'
-            f'<summary><span class="badge {view.state}">{_STATE_TEXT[view.state]}</span> '
+            f'<summary><span class="badge {view.state}">{STATE_TEXT[view.state]}</span> '
             f"<b>{_e(view.task)}</b> " + (f'<span class="why">— {_e(why)}</span>' if why else "")
-            + f'<span class="pts">{fmt(view.score)} / {fmt(view.max_score)}</span></summary>'
+            + f'<span class="pts">{points(view.score, view.max_score)}</span></summary>'
             f'<div class="body">{"".join(notes)}<table>{rows}</table></div></details>')
 
 
@@ -285,9 +274,9 @@ def _not_started_html(d: Digest) -> str:
     if not d.not_started:
         return ""
     rows = "".join(
-        f'<tr><td class="st"><span class="badge {view.state}">{_STATE_TEXT[view.state]}'
+        f'<tr><td class="st"><span class="badge {view.state}">{STATE_TEXT[view.state]}'
         f"</span></td><td>{_e(check.name)}{_e(waits_for(view))}</td>"
-        f'<td class="score">{fmt(check.score)} / {fmt(check.max_score)}</td></tr>'
+        f'<td class="score">{points(check.score, check.max_score)}</td></tr>'
         for view in d.not_started for check in view.checks)
     got = sum(v.score for v in d.not_started)
     out_of = sum(v.max_score for v in d.not_started)
@@ -295,7 +284,7 @@ def _not_started_html(d: Digest) -> str:
             f"not started</span> <b>{len(d.not_started)} tasks</b> "
             f'<span class="why">— their checks stop at the <code>raise NotImplementedError'
             f"</code> of the stubs as handed out</span>"
-            f'<span class="pts">{fmt(got)} / {fmt(out_of)}</span></summary>'
+            f'<span class="pts">{points(got, out_of)}</span></summary>'
             f'<div class="body"><table>{rows}</table></div></details>')
 
 
@@ -341,7 +330,7 @@ def feedback_html(
 <body>
 <h1>{_e(assignment)}: autograder feedback</h1>
 <p class="sub">Student: {_e(result.student)}</p>
-<p class="total">Autograded score: <b>{fmt(result.score)} / {fmt(result.max_score)}</b>
+<p class="total">Autograded score: <b>{points(result.score, result.max_score)}</b>
  &nbsp;<span class="note">({summary})</span></p>
 {_fix_first_html(d)}
 {problems}

@@ -13,8 +13,8 @@ writes
   nbgrader's autograde does);
 * ``course/submitted/<student>/<assignment>/`` (what was handed in: notebooks and assignment/)
   and ``course/autograded/<student>/<assignment>/<nb>.ipynb`` (the notebook with nbgrader's cell
-  metadata restored and the check results as the output of each autograded cell), which is the
-  file formgrader shows the TAs.
+  metadata restored and the check results as the output of each autograded cell, in the words
+  of `autograder.recording.render`), which is the file formgrader shows the TAs.
 
 ``OUT/grades.csv`` (one row per student; rows of students graded before and not now are kept) is
 rewritten after every student; ``Recorder.finish()`` writes it a last time and returns the rows
@@ -44,8 +44,9 @@ from pathlib import Path
 from autograder.authoring.course import Course, CourseError, describe_db_error, open_gradebook
 from autograder.config import GradingConfig
 from autograder.grading.intake import Submission
-from autograder.recording.feedback import feedback_html, fmt, results_json
+from autograder.recording.feedback import feedback_html, results_json
 from autograder.recording.journal import Journal, JournalError, clean_tmp
+from autograder.recording.render import cell_output, fmt
 from autograder.results import SubmissionResult
 
 CSV_NAME = "grades.csv"
@@ -465,8 +466,9 @@ class Recorder:
             for cell in nb["cells"]:
                 meta = cell.get("metadata", {}).get("nbgrader", {})
                 if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
-                    cell["outputs"] = [_check_output(meta.get("grade_id"),
-                                                     by_cell.get(meta.get("grade_id"), []))]
+                    grade_id = meta.get("grade_id")
+                    cell["outputs"] = [{"output_type": "stream", "name": "stdout",
+                                        "text": cell_output(grade_id, by_cell.get(grade_id, []))}]
                     cell["execution_count"] = None
             (autograded / name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
@@ -482,21 +484,3 @@ def _display_name(student: str, name: str | None) -> tuple[str, str]:
         parts = name.split()
         return " ".join(parts[:-1]) or "-", parts[-1]
     return "-", student
-
-
-def _check_output(grade_id: str, checks: list) -> dict:
-    if not checks:
-        text = f"normlab autograder: no check credits {grade_id}\n"
-    else:
-        got = sum(c.score for c in checks)
-        out_of = sum(c.max_score for c in checks)
-        lines = [f"normlab autograder: {fmt(got)} / {fmt(out_of)} points for {grade_id}"]
-        for check in checks:
-            tag = "[pass]" if check.status == "passed" else f"[{check.status.upper()}]"
-            lines.append(f"{tag} {check.name} ({fmt(check.score)}/{fmt(check.max_score)})")
-            if check.mistake:
-                lines.append(f"       likely mistake: {check.mistake.replace('_', ' ')}")
-            if check.status != "passed" and check.output:
-                lines += [f"       {line}" for line in check.output.splitlines()[:12]]
-        text = "\n".join(lines) + "\n"
-    return {"output_type": "stream", "name": "stdout", "text": text}

@@ -20,6 +20,7 @@ from autograder.authoring import stubgen
 from autograder.authoring.course import open_gradebook
 from autograder.config import REPO_ROOT, load_config
 from autograder.grading.pipeline import grade_all
+from autograder.recording import summary
 from autograder.recording.recorder import Row
 from autograder.results import CheckResult, SubmissionResult
 
@@ -33,31 +34,31 @@ def test_format_table_is_compact_with_a_legend():
             13.5, 17.0),
         Row("bob", {}, {"batchnorm_forward": (0.0, 10.0)}, 0.0, 17.0),
     ]
-    table = cli.format_table(rows)
+    table = summary.format_table(rows)
     lines = table.splitlines()
     assert lines[0].split() == ["student", "total", "[1]", "[2]"]
     assert lines[2].split() == ["alice", "13.5/17", "10", "3.5"]
     assert lines[3].split() == ["bob", "0/17", "0", "-"]
     assert "[1] batchnorm_forward (10)" in table and "[2] layernorm_forward (7)" in table
     assert max(len(line) for line in lines) <= 100
-    assert cli.format_table([]) == "(no students graded)"
+    assert summary.format_table([]) == "(no students graded)"
 
 
 def test_the_table_keeps_assignment_order_and_fits_100_columns():
     """Columns in the order of the assignment whatever order the rows list them in (a skipped
     student's row comes back from grades.csv), split into blocks that fit."""
-    order = list(cli._task_order())
+    order = list(summary._task_order())
     full = {t: (10.25, 10.25) for t in order}
     rows = [Row("a-student-with-a-long-id", {}, dict(reversed(list(full.items()))), 1.0, 2.0),
             Row("bob", {}, dict(sorted(full.items())), 1.0, 2.0)]
-    table = cli.format_table(rows)
+    table = summary.format_table(rows)
     lines = table.splitlines()
     assert max(len(line) for line in lines) <= 100
     assert sum(line.startswith("student") for line in lines) >= 2  # more than one block
     legend = table[table.index("tasks:"):]
     assert [legend.index(f"] {t} (") for t in order] == sorted(
         legend.index(f"] {t} (") for t in order)
-    assert cli.format_table(rows) == cli.format_table(rows[::-1])
+    assert summary.format_table(rows) == summary.format_table(rows[::-1])
 
 
 def crashing_for_ben(student, workdir, config):

@@ -20,13 +20,12 @@ import pytest
 
 from autograder.authoring import release
 from autograder.authoring.course import Course, grade_cells
+from autograder.authoring.leaks import Secrets, scan_release
 from autograder.authoring.release import (
     ReleaseError,
-    Secrets,
     build_release,
     configured_points,
     load_source_notebooks,
-    scan_release,
 )
 from autograder.config import REPO_ROOT, load_config
 from autograder.grading.layouts import IDENTITY_FILE, recorded_id
@@ -103,7 +102,7 @@ def test_release_contains_no_solutions_hidden_tests_or_references(built):
         for folder in ("solutions", "autograder") for p in (REPO_ROOT / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    references = list((REPO_ROOT / "autograder" / "assignments").rglob("*.npz"))
+    references = list((REPO_ROOT / "autograder").rglob("references*.npz"))
     for name, data in _all_texts(built).items():
         text = data.decode("utf-8", errors="replace")
         assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, name
@@ -240,7 +239,7 @@ def test_scan_finds_every_kind_of_leak(built, tmp_path):
     shutil.copyfile(REPO_ROOT / "solutions" / "fc_net.py", tree / "fc_net_copy.py")
     (tree / "autograder").mkdir()
     (tree / "autograder" / "notes.txt").write_text("x")
-    reference = next((REPO_ROOT / "autograder" / "assignments").rglob("*.npz"))
+    reference = next((REPO_ROOT / "autograder").rglob("references*.npz"))
     shutil.copyfile(reference, tree / "data.bin")
     nb = json.loads((tree / NB).read_text())
     nb["cells"][0]["source"] = "### BEGIN HIDDEN TESTS\n_rng = np.random.default_rng(2024)\n"
@@ -252,7 +251,7 @@ def test_scan_finds_every_kind_of_leak(built, tmp_path):
     assert "fc_net_copy.py: is a copy of solutions/fc_net.py" in problems
     assert "fc_net_copy.py: contains the marker 'BEGIN SOLUTION'" in problems
     assert "autograder/notes.txt: lies in a autograder/ folder" in problems
-    assert f"data.bin: is a copy of {reference.relative_to(REPO_ROOT)}" in problems
+    assert f"data.bin: is a copy of {reference.relative_to(REPO_ROOT).as_posix()}" in problems
     assert f"{NB}: contains the marker 'BEGIN HIDDEN TESTS'" in problems
     assert "(hidden test)" in problems
 

@@ -21,15 +21,8 @@ import numpy as np
 import pytest
 
 from autograder.authoring import stubgen
-from autograder.authoring.stubgen import (
-    HEADER_PREFIX,
-    MarkerError,
-    StubgenError,
-    find_regions,
-    generate,
-    load_tasks,
-    make_stub,
-)
+from autograder.authoring.regions import MarkerError, StubgenError, find_regions
+from autograder.authoring.stubgen import HEADER_PREFIX, generate, load_tasks, make_stub
 from autograder.config import read_toml
 from tests.support.paths import REPO
 

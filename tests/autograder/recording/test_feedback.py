@@ -8,9 +8,9 @@ import json
 import re
 from types import SimpleNamespace
 
-from autograder.cli import fix_first_summary
 from autograder.recording.digest import MAX_ENTRIES, digest, fix_first_text, headline
 from autograder.recording.feedback import feedback_html, headline_of, results_json
+from autograder.recording.summary import fix_first_summary
 from autograder.results import CheckResult, SubmissionResult
 
 HINT = "normalization uses the plain 1/N variance, np.var's default (ddof=0)"
@@ -273,17 +273,23 @@ def test_grade_summary_prints_each_students_headline(tmp_path):
 
 
 def test_one_error_everywhere_is_one_entry():
-    """assignment/ missing: every check fails with the same words, said once."""
+    """assignment/ missing: every check fails with the same words, said once, and "Fix first"
+    names the missing folder."""
     reason = "assignment/ was not found in your submission. The grader looks for ..."
     result = SubmissionResult("joe", [
         check(t, "ref", status="error", output=reason)
         for t in ("batchnorm_forward", "batchnorm_backward", "layernorm_forward")], [reason])
     d = digest(result)
     assert len(d.entries) == 1
-    assert headline(d) == ("Fix first: batchnorm_forward (-2 points); the same error in 2 more "
-                           "tasks.")
-    assert "The same error shows in batchnorm_backward (-2), layernorm_forward (-2)." in \
-        fix_first_text(d)[-1]
+    # The missing folder is what to fix, not the first task.
+    assert headline(d) == ("Fix first: assignment/ was not found in your submission (no check "
+                           "could run).")
+    assert fix_first_text(d) == [headline(d)]
+    text = results_json(result)["output"]
+    assert text.startswith(headline(d)) and f"- {reason}" in text
+    html = page(result)
+    fix = html[html.index('id="fix-first"'):html.index("</section>")]
+    assert "assignment/ was not found" in fix and "batchnorm_forward" not in fix
 
 
 def test_a_notimplementederror_in_the_students_own_words_is_shown_not_hidden():

@@ -43,7 +43,7 @@ import pytest
 
 from autograder.authoring import stubgen
 from autograder.config import REPO_ROOT
-from autograder.recording.feedback import fmt
+from autograder.recording.render import fmt
 from autograder.sandbox import cgroups, confine, containment, reap, uids
 from autograder.sandbox import spawn as sandbox
 from tests.autograder.sandbox.adversarial import corpus
