@@ -36,7 +36,7 @@ from tests.test_notebooks import errors_of, execute, run_on_the_stubs, text_of
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "ConvNormalization.ipynb"
-BUILDER = REPO / "notebooks" / "build_convnorm.py"
+BUILDER = REPO / "notebooks" / "build.py"
 BN_NOTEBOOK = REPO / "notebooks" / "BatchNormalization.ipynb"
 
 TASKS = {"spatial_batchnorm", "groupnorm"}
@@ -56,7 +56,7 @@ def nbgrader_cells(nb):
 
 
 def load_builder():
-    spec = importlib.util.spec_from_file_location("build_convnorm", BUILDER)
+    spec = importlib.util.spec_from_file_location("notebooks_build", BUILDER)
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
     return builder
@@ -75,9 +75,9 @@ def expected_points() -> dict[str, float]:
 
 
 def test_committed_notebook_is_what_the_builder_writes():
-    assert NOTEBOOK.read_text(encoding="utf-8") == load_builder().render(), (
+    assert NOTEBOOK.read_text(encoding="utf-8") == load_builder().render("ConvNormalization"), (
         "notebooks/ConvNormalization.ipynb is out of date: run "
-        ".venv/bin/python notebooks/build_convnorm.py"
+        ".venv/bin/python notebooks/build.py"
     )
     assert load_builder().main(["--check"]) == 0
 

@@ -31,7 +31,7 @@ from tests.test_notebooks import errors_of, execute, run_on_the_stubs, text_of
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "KerasMNIST.ipynb"
-BUILDER = REPO / "notebooks" / "build_keras_mnist.py"
+BUILDER = REPO / "notebooks" / "build.py"
 GRADE_ID = "keras_conventions"
 
 
@@ -40,7 +40,7 @@ def load():
 
 
 def builder():
-    spec = importlib.util.spec_from_file_location("build_keras_mnist", BUILDER)
+    spec = importlib.util.spec_from_file_location("notebooks_build", BUILDER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -53,7 +53,7 @@ def importable(name) -> bool:
 def test_committed_notebook_is_what_the_builder_writes(capsys):
     assert builder().main(["--check"]) == 0, (
         "notebooks/KerasMNIST.ipynb is out of date: run .venv/bin/python "
-        "notebooks/build_keras_mnist.py")
+        "notebooks/build.py")
     assert "up to date" in capsys.readouterr().out
 
 
@@ -169,7 +169,7 @@ def test_on_the_committed_stubs_the_task_cell_fails_first(tmp_path, monkeypatch,
     data, the framework checks); the first error is the conversion's NotImplementedError, and
     the lab skips with one sentence instead of training on stubs. With the frameworks switched
     off, as most students' machines are, and on."""
-    if not builder().TASK_SELECTED:
+    if "framework.keras_batchnorm_from_normlab" not in load_config().tasks:
         pytest.skip("the conversion is given code in this release, not a task")
     monkeypatch.setenv("NORMLAB_MNIST_DIR", str(mnist_dir))
     monkeypatch.setenv("NORMLAB_NO_KERAS", "1")

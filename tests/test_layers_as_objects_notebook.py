@@ -31,7 +31,7 @@ from tests.test_notebooks import run_on_the_stubs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "LayersAsObjects.ipynb"
-BUILDER = REPO / "notebooks" / "build_layers_as_objects.py"
+BUILDER = REPO / "notebooks" / "build.py"
 
 TASKS = {"nn_batchnorm", "nn_layernorm", "nn_model"}
 QUESTIONS = {"nn_question_1"}

@@ -33,7 +33,7 @@ from solutions.synthetic_cifar import write_synthetic_cifar10
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "BatchNormalization.ipynb"
-BUILDER = REPO / "notebooks" / "build_batchnorm.py"
+BUILDER = REPO / "notebooks" / "build.py"
 
 TASKS = {
     "batchnorm_forward",
@@ -75,12 +75,12 @@ def test_committed_without_outputs_and_with_a_python3_kernel():
 
 
 def test_committed_notebook_is_what_the_builder_writes():
-    spec = importlib.util.spec_from_file_location("build_batchnorm", BUILDER)
+    spec = importlib.util.spec_from_file_location("notebooks_build", BUILDER)
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
-    assert NOTEBOOK.read_text(encoding="utf-8") == builder.render(), (
+    assert NOTEBOOK.read_text(encoding="utf-8") == builder.render(NOTEBOOK.stem), (
         "notebooks/BatchNormalization.ipynb is out of date: run "
-        ".venv/bin/python notebooks/build_batchnorm.py"
+        ".venv/bin/python notebooks/build.py"
     )
 
 
