@@ -244,44 +244,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _bn_reference(x, gamma, beta, eps=1e-5):
-    mu = x.mean(axis=0)
-    var = ((x - mu) ** 2).mean(axis=0)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+from assignment.checks import assert_passes
 
-
-_rng = np.random.default_rng(2024)
-# eps goes inside the square root: only visible when the variance is comparable to eps.
-_x = 1e-3 * _rng.standard_normal((16, 4)) + 7
-_g, _b = _rng.standard_normal(4), _rng.standard_normal(4)
-_out, _ = batchnorm_forward(_x.copy(), _g, _b, {"mode": "train"})
-np.testing.assert_allclose(_out, _bn_reference(_x, _g, _b), rtol=1e-6, atol=1e-8)
-# bn_param["eps"] is used.
-_out, _ = batchnorm_forward(_x.copy(), _g, _b, {"mode": "train", "eps": 1e-3})
-np.testing.assert_allclose(_out, _bn_reference(_x, _g, _b, 1e-3), rtol=1e-6, atol=1e-8)
-# float32 stays float32: the output and both running averages.
-_p = {"mode": "train"}
-_x32 = _rng.standard_normal((9, 3)).astype(np.float32)
-_out, _ = batchnorm_forward(_x32, np.ones(3, np.float32), np.zeros(3, np.float32), _p)
-assert _out.dtype == np.float32, _out.dtype
-assert _p["running_mean"].dtype == np.float32 and _p["running_var"].dtype == np.float32
-# Odd batch sizes: a single example (its output is beta), one feature, tiny batches.
-_out, _ = batchnorm_forward(np.array([[1.0, -2.0, 3.0]]), _g[:3], _b[:3], {"mode": "train"})
-np.testing.assert_allclose(_out, _b[None, :3], atol=1e-12)
-for _shape in [(3, 1), (2, 2), (5, 7), (33, 4)]:
-    _x = 3 * _rng.standard_normal(_shape) + 1
-    _g, _b = _rng.standard_normal(_shape[1]), _rng.standard_normal(_shape[1])
-    _out, _ = batchnorm_forward(_x.copy(), _g, _b, {"mode": "train"})
-    np.testing.assert_allclose(_out, _bn_reference(_x, _g, _b), rtol=1e-6, atol=1e-8)
-# Test mode: one example, custom eps, running averages used and left untouched.
-_rm, _rv = _rng.standard_normal(3), _rng.random(3) + 0.1
-_p = {"mode": "test", "running_mean": _rm.copy(), "running_var": _rv.copy(), "eps": 1e-2}
-_x = _rng.standard_normal((1, 3))
-_g, _b = _rng.standard_normal(3), _rng.standard_normal(3)
-_out, _ = batchnorm_forward(_x, _g, _b, _p)
-np.testing.assert_allclose(_out, _g * (_x - _rm) / np.sqrt(_rv + 1e-2) + _b, rtol=1e-10)
-np.testing.assert_array_equal(_p["running_mean"], _rm)
-np.testing.assert_array_equal(_p["running_var"], _rv)
+print(assert_passes("batchnorm_forward", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% bn-backward-md [markdown]
@@ -339,43 +304,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _numerical_grads(forward, args, dout):
-    """Numerical gradients of forward(*args) with respect to each array in args."""
-    grads = []
-    for i in range(len(args)):
-        def f(v, i=i):
-            return forward(*[v if j == i else a for j, a in enumerate(args)])
-        grads.append(eval_numerical_gradient_array(f, args[i].copy(), dout))
-    return grads
+from assignment.checks import assert_passes
 
-
-def _bn_train(x, gamma, beta):
-    return batchnorm_forward(x, gamma, beta, {"mode": "train"})[0]
-
-
-_rng = np.random.default_rng(77)
-for _shape in [(3, 1), (2, 3), (13, 2), (8, 6)]:
-    _args = [4 * _rng.standard_normal(_shape) - 2, _rng.standard_normal(_shape[1]),
-             _rng.standard_normal(_shape[1])]
-    _dout = _rng.standard_normal(_shape)
-    _, _cache = batchnorm_forward(*[a.copy() for a in _args], {"mode": "train"})
-    _grads = batchnorm_backward(_dout, _cache)
-    for _a, _n in zip(_grads, _numerical_grads(_bn_train, _args, _dout), strict=True):
-        np.testing.assert_allclose(_a, _n, rtol=1e-5, atol=1e-7 * (1 + np.abs(_n).max()))
-# A single example: the output is beta whatever x is, so dx vanishes.
-_, _cache = batchnorm_forward(np.array([[1.5, -2.0]]), np.array([2.0, 3.0]), np.zeros(2),
-                              {"mode": "train"})
-_dx, _dgamma, _dbeta = batchnorm_backward(np.array([[1.0, 2.0]]), _cache)
-np.testing.assert_allclose(_dx, 0, atol=1e-10)
-np.testing.assert_allclose(_dbeta, [1.0, 2.0])
-# float32 inputs give gradients as accurate as float32 allows.
-_args = [_rng.standard_normal((10, 4)), _rng.standard_normal(4), _rng.standard_normal(4)]
-_dout = _rng.standard_normal((10, 4))
-_, _c64 = batchnorm_forward(*_args, {"mode": "train"})
-_, _c32 = batchnorm_forward(*[a.astype(np.float32) for a in _args], {"mode": "train"})
-_g32 = batchnorm_backward(_dout.astype(np.float32), _c32)
-for _a, _b64 in zip(_g32, batchnorm_backward(_dout, _c64), strict=True):
-    np.testing.assert_allclose(_a, _b64, rtol=1e-3, atol=1e-4)
+print(assert_passes("batchnorm_backward", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% bn-backward-alt-md [markdown]
@@ -439,32 +370,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _numerical_grads(forward, args, dout):
-    """Numerical gradients of forward(*args) with respect to each array in args."""
-    grads = []
-    for i in range(len(args)):
-        def f(v, i=i):
-            return forward(*[v if j == i else a for j, a in enumerate(args)])
-        grads.append(eval_numerical_gradient_array(f, args[i].copy(), dout))
-    return grads
+from assignment.checks import assert_passes
 
-
-def _bn_train(x, gamma, beta):
-    return batchnorm_forward(x, gamma, beta, {"mode": "train"})[0]
-
-
-_rng = np.random.default_rng(78)
-for _shape in [(3, 3), (1, 4), (11, 6), (64, 16)]:
-    _args = [2 * _rng.standard_normal(_shape) - 1, _rng.standard_normal(_shape[1]),
-             _rng.standard_normal(_shape[1])]
-    _dout = _rng.standard_normal(_shape)
-    _, _cache = batchnorm_forward(*[a.copy() for a in _args], {"mode": "train"})
-    _grads = batchnorm_backward_alt(_dout, _cache)
-    _again = batchnorm_backward_alt(_dout, _cache)  # the cache must not have changed
-    _nums = _numerical_grads(_bn_train, _args, _dout)
-    for _a, _a2, _n in zip(_grads, _again, _nums, strict=True):
-        np.testing.assert_array_equal(_a, _a2)
-        np.testing.assert_allclose(_a, _n, rtol=1e-5, atol=1e-7 * (1 + np.abs(_n).max()))
+print(assert_passes("batchnorm_backward_alt", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% fc-bn-md [markdown]
@@ -521,40 +429,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _worst_gradient_error(model, X, y):
-    _, _grads = model.loss(X, y)
-    _nums = {k: eval_numerical_gradient(lambda _: model.loss(X, y)[0], v, verbose=False)
-             for k, v in model.params.items()}
-    _scale = max(np.abs(n).max() for n in _nums.values())
-    return max(
-        np.max(np.abs(_grads[k] - n) / np.maximum(np.abs(_grads[k]) + np.abs(n), 1e-5 * _scale))
-        for k, n in _nums.items()
-    )
+from assignment.checks import assert_passes
 
-
-_state = np.random.get_state()
-try:
-    _rng = np.random.default_rng(79)
-    _X, _y = _rng.standard_normal((5, 6)), np.array([0, 1, 2, 3, 0])
-    # Three hidden layers, dropout on, regularization on.
-    np.random.seed(3)
-    _model = FullyConnectedNet([7, 5, 6], input_dim=6, num_classes=4, reg=0.7,
-                               weight_scale=0.3, dtype=np.float64, normalization="batchnorm",
-                               dropout_keep_ratio=0.75, seed=5)
-    assert {f"gamma{i}" for i in (1, 2, 3)} <= set(_model.params), sorted(_model.params)
-    assert "gamma4" not in _model.params and "beta4" not in _model.params
-    assert [_model.params[f"beta{i}"].shape for i in (1, 2, 3)] == [(7,), (5,), (6,)]
-    assert _worst_gradient_error(_model, _X, _y) < 1e-5
-    # Test mode uses the running averages: scores of one example don't depend on the batch.
-    np.random.seed(4)
-    _model = FullyConnectedNet([8, 8], input_dim=6, num_classes=4, normalization="batchnorm",
-                               dtype=np.float64, weight_scale=0.3)
-    for _ in range(3):
-        _model.loss(_X, _y)
-    assert all(p["running_mean"].shape == (8,) for p in _model.bn_params)
-    np.testing.assert_allclose(_model.loss(_X)[2:3], _model.loss(_X[2:3]), rtol=1e-10)
-finally:
-    np.random.set_state(_state)
+print(assert_passes("fc_net_batchnorm", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% deep-md [markdown]
@@ -794,29 +671,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _ln_reference(x, gamma, beta, eps=1e-5):
-    mu = x.mean(axis=1, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+from assignment.checks import assert_passes
 
-
-_rng = np.random.default_rng(80)
-# eps inside the square root, visible with low-variance rows; a custom eps is used.
-_x = 1e-3 * _rng.standard_normal((5, 8)) + 3
-_g, _b = _rng.standard_normal(8), _rng.standard_normal(8)
-for _eps in (1e-5, 1e-3):
-    _out, _ = layernorm_forward(_x.copy(), _g, _b, {"eps": _eps})
-    np.testing.assert_allclose(_out, _ln_reference(_x, _g, _b, _eps), rtol=1e-6, atol=1e-8)
-# Odd shapes: a single example, a single feature (output beta), square input.
-for _shape in [(1, 6), (7, 1), (4, 4), (2, 9)]:
-    _x = 3 * _rng.standard_normal(_shape) + 1
-    _g, _b = _rng.standard_normal(_shape[1]), _rng.standard_normal(_shape[1])
-    _out, _ = layernorm_forward(_x.copy(), _g, _b, {"mode": "train"})
-    np.testing.assert_allclose(_out, _ln_reference(_x, _g, _b), rtol=1e-6, atol=1e-8)
-# float32 stays float32.
-_out, _ = layernorm_forward(_rng.standard_normal((3, 5)).astype(np.float32),
-                            np.ones(5, np.float32), np.zeros(5, np.float32), {})
-assert _out.dtype == np.float32, _out.dtype
+print(assert_passes("layernorm_forward", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% ln-backward-md [markdown]
@@ -858,29 +715,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _numerical_grads(forward, args, dout):
-    """Numerical gradients of forward(*args) with respect to each array in args."""
-    grads = []
-    for i in range(len(args)):
-        def f(v, i=i):
-            return forward(*[v if j == i else a for j, a in enumerate(args)])
-        grads.append(eval_numerical_gradient_array(f, args[i].copy(), dout))
-    return grads
+from assignment.checks import assert_passes
 
-
-def _ln(x, gamma, beta):
-    return layernorm_forward(x, gamma, beta, {})[0]
-
-
-_rng = np.random.default_rng(81)
-for _shape in [(1, 4), (5, 3), (3, 8), (6, 2)]:
-    _args = [2 * _rng.standard_normal(_shape) + 1, _rng.standard_normal(_shape[1]),
-             _rng.standard_normal(_shape[1])]
-    _dout = _rng.standard_normal(_shape)
-    _, _cache = layernorm_forward(*[a.copy() for a in _args], {})
-    _grads = layernorm_backward(_dout, _cache)
-    for _a, _n in zip(_grads, _numerical_grads(_ln, _args, _dout), strict=True):
-        np.testing.assert_allclose(_a, _n, rtol=1e-5, atol=1e-7 * (1 + np.abs(_n).max()))
+print(assert_passes("layernorm_backward", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% fc-ln-md [markdown]
@@ -914,24 +751,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-_state = np.random.get_state()
-try:
-    _rng = np.random.default_rng(82)
-    _X, _y = _rng.standard_normal((3, 7)), np.array([2, 0, 1])
-    np.random.seed(6)
-    _model = FullyConnectedNet([5, 4, 6], input_dim=7, num_classes=3, reg=0.4,
-                               weight_scale=0.4, dtype=np.float64, normalization="layernorm")
-    assert [_model.params[f"gamma{i}"].shape for i in (1, 2, 3)] == [(5,), (4,), (6,)]
-    assert "gamma4" not in _model.params
-    _loss, _grads = _model.loss(_X, _y)
-    assert set(_grads) == set(_model.params)
-    for _k, _v in _model.params.items():
-        _n = eval_numerical_gradient(lambda _: _model.loss(_X, _y)[0], _v, verbose=False)
-        np.testing.assert_allclose(_grads[_k], _n, rtol=1e-5, atol=1e-8)
-    # Layer norm never looks at the batch: scores of one example are the same alone.
-    np.testing.assert_allclose(_model.loss(_X)[1:2], _model.loss(_X[1:2]), rtol=1e-10)
-finally:
-    np.random.set_state(_state)
+from assignment.checks import assert_passes
+
+print(assert_passes("fc_net_layernorm", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% ln-batch-size-md [markdown]

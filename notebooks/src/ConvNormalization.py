@@ -204,80 +204,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _sbn_ref(x, gamma, beta, eps=1e-5):
-    """Spatial batch norm written with the per-channel statistics directly."""
-    m = x.mean(axis=(0, 2, 3), keepdims=True)
-    v = x.var(axis=(0, 2, 3), keepdims=True)
-    return gamma.reshape(1, -1, 1, 1) * (x - m) / np.sqrt(v + eps) + beta.reshape(1, -1, 1, 1)
+from assignment.checks import assert_passes
 
-
-def _numeric_grads_4d(fwd, arrays, dout):
-    """Numerical gradients of fwd(*arrays) with respect to each of the arrays."""
-    result = []
-    for k, arr in enumerate(arrays):
-        rest = list(arrays)
-
-        def _f(v, k=k, rest=rest):
-            rest[k] = v
-            return fwd(*rest)
-
-        result.append(eval_numerical_gradient_array(_f, arr.copy(), dout))
-    return result
-
-
-def _sbn_train_out(x, gamma, beta):
-    return spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})[0]
-
-
-_rng = np.random.default_rng(2310)
-# Odd shapes with distinct sizes: one image, one channel, one pixel per channel.
-for _shape in [(1, 3, 2, 5), (4, 1, 3, 2), (6, 2, 1, 1), (2, 5, 3, 4)]:
-    _c = _shape[1]
-    _x = 3 * _rng.standard_normal(_shape) + 5 * _rng.standard_normal((1, _c, 1, 1))
-    _g, _b = _rng.standard_normal(_c), _rng.standard_normal(_c)
-    _o, _ = spatial_batchnorm_forward(_x.copy(), _g, _b, {"mode": "train"})
-    assert _o.shape == _shape, (_o.shape, _shape)
-    np.testing.assert_allclose(_o, _sbn_ref(_x, _g, _b), rtol=1e-6, atol=1e-8)
-# eps inside the square root (a low-variance channel) and bn_param["eps"] used.
-_x = 1e-3 * _rng.standard_normal((3, 2, 2, 3)) + 4
-_g, _b = _rng.standard_normal(2), _rng.standard_normal(2)
-for _eps in (1e-5, 1e-3):
-    _o, _ = spatial_batchnorm_forward(_x.copy(), _g, _b, {"mode": "train", "eps": _eps})
-    np.testing.assert_allclose(_o, _sbn_ref(_x, _g, _b, _eps), rtol=1e-6, atol=1e-8)
-# Running averages per channel with a custom momentum, starting from zeros.
-_p = {"mode": "train", "momentum": 0.25}
-_x = _rng.standard_normal((2, 3, 4, 2)) + np.arange(3).reshape(1, 3, 1, 1)
-spatial_batchnorm_forward(_x.copy(), np.ones(3), np.zeros(3), _p)
-np.testing.assert_allclose(_p["running_mean"], 0.75 * _x.mean(axis=(0, 2, 3)), rtol=1e-10)
-np.testing.assert_allclose(_p["running_var"], 0.75 * _x.var(axis=(0, 2, 3)), rtol=1e-10)
-# Test mode on one image: the running averages are used and left untouched.
-_rm, _rv = _rng.standard_normal(3), _rng.random(3) + 0.2
-_p = {"mode": "test", "running_mean": _rm.copy(), "running_var": _rv.copy(), "eps": 1e-2}
-_x = _rng.standard_normal((1, 3, 2, 2))
-_g, _b = _rng.standard_normal(3), _rng.standard_normal(3)
-_o, _ = spatial_batchnorm_forward(_x, _g, _b, _p)
-_want = (_g.reshape(1, 3, 1, 1) * (_x - _rm.reshape(1, 3, 1, 1))
-         / np.sqrt(_rv.reshape(1, 3, 1, 1) + 1e-2) + _b.reshape(1, 3, 1, 1))
-np.testing.assert_allclose(_o, _want, rtol=1e-10)
-np.testing.assert_array_equal(_p["running_mean"], _rm)
-np.testing.assert_array_equal(_p["running_var"], _rv)
-# float32 stays float32: the output and the running averages.
-_p = {"mode": "train"}
-_o, _ = spatial_batchnorm_forward(_rng.standard_normal((2, 3, 2, 2)).astype(np.float32),
-                                  np.ones(3, np.float32), np.zeros(3, np.float32), _p)
-assert _o.dtype == np.float32, _o.dtype
-assert _p["running_mean"].dtype == np.float32 and _p["running_var"].dtype == np.float32
-# Backward: numerical gradients on odd shapes, gradient shapes.
-for _shape in [(1, 2, 3, 2), (3, 1, 2, 2), (2, 3, 1, 4)]:
-    _c = _shape[1]
-    _args = [2 * _rng.standard_normal(_shape) + 1, _rng.standard_normal(_c),
-             _rng.standard_normal(_c)]
-    _dout = _rng.standard_normal(_shape)
-    _, _cache = spatial_batchnorm_forward(*[a.copy() for a in _args], {"mode": "train"})
-    _grads = spatial_batchnorm_backward(_dout, _cache)
-    assert [g.shape for g in _grads] == [_shape, (_c,), (_c,)]
-    for _a, _n in zip(_grads, _numeric_grads_4d(_sbn_train_out, _args, _dout), strict=True):
-        np.testing.assert_allclose(_a, _n, rtol=1e-5, atol=1e-7 * (1 + np.abs(_n).max()))
+print(assert_passes("spatial_batchnorm", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% gn-md [markdown]
@@ -395,76 +324,9 @@ print(report.summary())
 assert report.passed, "\n".join(str(c) for c in report.failures) or str(report)
 
 ### BEGIN HIDDEN TESTS
-def _gn_ref(x, gamma, beta, groups, eps=1e-5):
-    """Group norm written with a five-dimensional view (N, G, C // G, H, W)."""
-    n, c, h, w = x.shape
-    v5 = x.reshape(n, groups, c // groups, h, w)
-    m = v5.mean(axis=(2, 3, 4), keepdims=True)
-    s = v5.var(axis=(2, 3, 4), keepdims=True)
-    return gamma * ((v5 - m) / np.sqrt(s + eps)).reshape(n, c, h, w) + beta
+from assignment.checks import assert_passes
 
-
-def _numeric_grads_gn(fwd, arrays, dout):
-    """Numerical gradients of fwd(*arrays) with respect to each of the arrays."""
-    result = []
-    for k, arr in enumerate(arrays):
-        rest = list(arrays)
-
-        def _f(v, k=k, rest=rest):
-            rest[k] = v
-            return fwd(*rest)
-
-        result.append(eval_numerical_gradient_array(_f, arr.copy(), dout))
-    return result
-
-
-def _per_channel(rng, c):
-    return rng.standard_normal((1, c, 1, 1)), rng.standard_normal((1, c, 1, 1))
-
-
-_rng = np.random.default_rng(2311)
-# A single example with every G that divides C (G = 1 is layer norm, G = C instance norm),
-# 1x1 feature maps, distinct sizes.
-_cases = [((1, 6, 3, 2), g) for g in (1, 2, 3, 6)]
-_cases += [((3, 4, 1, 1), 2), ((2, 8, 2, 3), 4), ((4, 3, 2, 5), 1)]
-for _shape, _G in _cases:
-    _x = 3 * _rng.standard_normal(_shape) + 4 * _rng.standard_normal((1, _shape[1], 1, 1))
-    _g, _b = _per_channel(_rng, _shape[1])
-    _o, _ = spatial_groupnorm_forward(_x.copy(), _g, _b, _G, {})
-    assert _o.shape == _shape, (_o.shape, _shape)
-    np.testing.assert_allclose(_o, _gn_ref(_x, _g, _b, _G), rtol=1e-6, atol=1e-8)
-# gn_param["eps"] is used, inside the square root.
-_x = 1e-3 * _rng.standard_normal((2, 4, 2, 2)) - 3
-_g, _b = _per_channel(_rng, 4)
-for _eps in (1e-5, 1e-3):
-    _o, _ = spatial_groupnorm_forward(_x.copy(), _g, _b, 2, {"eps": _eps})
-    np.testing.assert_allclose(_o, _gn_ref(_x, _g, _b, 2, _eps), rtol=1e-6, atol=1e-8)
-# No example depends on another: the batch gives the same rows as each example alone.
-_x = _rng.standard_normal((3, 4, 2, 3))
-_g, _b = _per_channel(_rng, 4)
-_o, _ = spatial_groupnorm_forward(_x.copy(), _g, _b, 2, {})
-for _i in range(3):
-    _alone, _ = spatial_groupnorm_forward(_x[_i:_i + 1].copy(), _g, _b, 2, {})
-    np.testing.assert_allclose(_o[_i:_i + 1], _alone, rtol=1e-10, atol=1e-12)
-# float32 stays float32.
-_o, _ = spatial_groupnorm_forward(_rng.standard_normal((2, 4, 3, 3)).astype(np.float32),
-                                  np.ones((1, 4, 1, 1), np.float32),
-                                  np.zeros((1, 4, 1, 1), np.float32), 2, {})
-assert _o.dtype == np.float32, _o.dtype
-# Backward: numerical gradients (one example included), gradient shapes (1, C, 1, 1).
-for _shape, _G in [((1, 4, 2, 3), 2), ((2, 6, 1, 2), 3), ((3, 2, 2, 2), 1), ((1, 3, 2, 2), 3)]:
-    _c = _shape[1]
-    _args = [2 * _rng.standard_normal(_shape) - 1, *_per_channel(_rng, _c)]
-    _dout = _rng.standard_normal(_shape)
-    _, _cache = spatial_groupnorm_forward(*[a.copy() for a in _args], _G, {})
-    _grads = spatial_groupnorm_backward(_dout, _cache)
-    assert [g.shape for g in _grads] == [_shape, (1, _c, 1, 1), (1, _c, 1, 1)]
-
-    def _gn_out(x, gamma, beta, G=_G):
-        return spatial_groupnorm_forward(x, gamma, beta, G, {})[0]
-
-    for _a, _n in zip(_grads, _numeric_grads_gn(_gn_out, _args, _dout), strict=True):
-        np.testing.assert_allclose(_a, _n, rtol=1e-5, atol=1e-7 * (1 + np.abs(_n).max()))
+print(assert_passes("groupnorm", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% experiment-md [markdown]

@@ -221,28 +221,9 @@ for activation in (None, "relu"):
 print("BatchNorm: forward and backward look right.")
 
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(2718)
-_x = 2 * _rng.standard_normal((9, 4)) + 1
-_g, _b = _rng.uniform(0.5, 2.0, 4), _rng.normal(0, 1, 4)
-_layer = BatchNorm(4, eps=1e-3, momentum=0.6, activation="relu")
-_layer.params["gamma"], _layer.params["beta"] = _g.copy(), _b.copy()
-_xhat = (_x - _x.mean(axis=0)) / np.sqrt(_x.var(axis=0) + 1e-3)
-_pre = _g * _xhat + _b
-np.testing.assert_allclose(_layer.forward(_x.copy(), "train"), np.maximum(_pre, 0),
-                           rtol=1e-8, atol=1e-10)
-# The running averages (momentum 0.6, from zeros) are what test mode uses.
-_xt = _rng.standard_normal((3, 4))
-_want = _g * (_xt - 0.4 * _x.mean(axis=0)) / np.sqrt(0.4 * _x.var(axis=0) + 1e-3) + _b
-np.testing.assert_allclose(_layer.forward(_xt, "test"), np.maximum(_want, 0), rtol=1e-8,
-                           atol=1e-10)
-# gamma and beta gradients only from the units the ReLU let through.
-_layer.forward(_x.copy(), "train")
-_dout = _rng.standard_normal((9, 4))
-_layer.backward(_dout)
-np.testing.assert_allclose(_layer.grads["beta"], (_dout * (_pre > 0)).sum(axis=0),
-                           rtol=1e-8)
-np.testing.assert_allclose(_layer.grads["gamma"], (_dout * (_pre > 0) * _xhat).sum(axis=0),
-                           rtol=1e-8)
+from assignment.checks import assert_passes
+
+print(assert_passes("nn_batchnorm", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% ln-md [markdown]
@@ -277,25 +258,9 @@ for activation in (None, "relu"):
 print("LayerNorm: forward and backward look right.")
 
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(3141)
-_x = 3 * _rng.standard_normal((5, 6)) + 2
-_g, _b = _rng.uniform(0.5, 2.0, 6), _rng.normal(0, 1, 6)
-_layer = LayerNorm(6, eps=1e-2, activation="relu")
-_layer.params["gamma"], _layer.params["beta"] = _g.copy(), _b.copy()
-_mu, _var = _x.mean(axis=1, keepdims=True), _x.var(axis=1, keepdims=True)
-_pre = _g * (_x - _mu) / np.sqrt(_var + 1e-2) + _b
-np.testing.assert_allclose(_layer.forward(_x.copy(), "train"), np.maximum(_pre, 0),
-                           rtol=1e-8, atol=1e-10)
-# Same in test mode, and one example alone gives its own row.
-np.testing.assert_allclose(_layer.forward(_x.copy(), "test"), np.maximum(_pre, 0),
-                           rtol=1e-8, atol=1e-10)
-np.testing.assert_allclose(_layer.forward(_x[2:3].copy(), "test"), np.maximum(_pre[2:3], 0),
-                           rtol=1e-8, atol=1e-10)
-_layer.forward(_x.copy(), "train")
-_dout = _rng.standard_normal((5, 6))
-_layer.backward(_dout)
-np.testing.assert_allclose(_layer.grads["beta"], (_dout * (_pre > 0)).sum(axis=0),
-                           rtol=1e-8)
+from assignment.checks import assert_passes
+
+print(assert_passes("nn_layernorm", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% model-md [markdown]
@@ -355,25 +320,9 @@ assert max(errors.values()) < GRAD_TOL, errors
 print("Model: calculate_loss and backward look right.")
 
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(1618)
-_model = small_model(seed=11)
-_X, _y = _rng.standard_normal((5, 6)), np.array([3, 2, 1, 0, 2])
-_scores = _model.forward(_X, "train")
-_data, _ = softmax_loss(_scores, _y)
-_weights = sum((_model.layers[_n].params["W"] ** 2).sum() for _n in ("fc1", "fc2", "scores"))
-_loss0, _dscores0 = _model.calculate_loss(_scores, _y, 0.0)[:2]
-np.testing.assert_allclose(_loss0, _data, rtol=1e-10)
-_model.backward(_dscores0)
-_before = {(_n, _k): _l.grads[_k].copy() for _n, _k, _l in _model.parameters()}
-_loss, _dscores = _model.calculate_loss(_scores, _y, 0.9)[:2]
-np.testing.assert_allclose(_loss, _data + 0.45 * _weights, rtol=1e-10)
-# Only the W of the Dense layers change with reg, by exactly reg * W.
-_dX = _model.backward(_dscores)
-assert _dX.shape == _X.shape, _dX.shape
-for _n, _k, _l in _model.parameters():
-    _extra = 0.9 * _l.params[_k] if _k == "W" else 0.0
-    np.testing.assert_allclose(_l.grads[_k], _before[(_n, _k)] + _extra, rtol=1e-8,
-                               atol=1e-12, err_msg=f"{_n}.{_k}")
+from assignment.checks import assert_passes
+
+print(assert_passes("nn_model", extra=True).summary())
 ### END HIDDEN TESTS
 
 # %% experiment-md [markdown]
