@@ -92,6 +92,16 @@ def gradients_problem(forward_fn, backward_fn, arrays, rest, dout, names=("dx", 
                                        strict=True))
 
 
+def gradients_step(forward_fn, backward_fn, rng, cases, twice=False):
+    """A step: `gradients_problem` for each ``(arrays, rest)`` of ``cases``, with a random
+    upstream gradient of the shape of x; the first problem, or None."""
+    def run():
+        return first(gradients_problem(forward_fn, backward_fn, arrays, rest,
+                                       rng.standard_normal(arrays[0].shape), twice=twice)
+                     for arrays, rest in cases)
+    return run
+
+
 def _vector_inputs(rng, shape, scale=3.0, shift=1.0):
     return (scale * rng.standard_normal(shape) + shift, rng.standard_normal(shape[-1]),
             rng.standard_normal(shape[-1]))
@@ -167,14 +177,9 @@ def _bn_forward_extra(context):
 def _bn_backward_extra(context):
     L, rng = context.modules.layers, np.random.default_rng(77)
 
-    def shapes():
-        for shape in [(3, 1), (2, 3), (13, 2), (8, 6)]:
-            problem = gradients_problem(L.batchnorm_forward, L.batchnorm_backward,
-                                        _vector_inputs(rng, shape, 4, -2), [{"mode": "train"}],
-                                        rng.standard_normal(shape))
-            if problem:
-                return problem
-        return None
+    shapes = gradients_step(L.batchnorm_forward, L.batchnorm_backward, rng, [
+        (_vector_inputs(rng, shape, 4, -2), [{"mode": "train"}])
+        for shape in [(3, 1), (2, 3), (13, 2), (8, 6)]])
 
     def single_example():
         _, cache = L.batchnorm_forward(np.array([[1.5, -2.0]]), np.array([2.0, 3.0]), np.zeros(2),
@@ -202,15 +207,9 @@ def _bn_backward_extra(context):
 def _bn_backward_alt_extra(context):
     L, rng = context.modules.layers, np.random.default_rng(78)
 
-    def shapes():
-        for shape in [(3, 3), (1, 4), (11, 6), (64, 16)]:
-            problem = gradients_problem(L.batchnorm_forward, L.batchnorm_backward_alt,
-                                        _vector_inputs(rng, shape, 2, -1), [{"mode": "train"}],
-                                        rng.standard_normal(shape), twice=True)
-            if problem:
-                return problem
-        return None
-
+    shapes = gradients_step(L.batchnorm_forward, L.batchnorm_backward_alt, rng, [
+        (_vector_inputs(rng, shape, 2, -1), [{"mode": "train"}])
+        for shape in [(3, 3), (1, 4), (11, 6), (64, 16)]], twice=True)
     return [Step("numerical gradients for shapes (3, 3), (1, 4), (11, 6), (64, 16), the cache "
                  "left unchanged", shapes)]
 
@@ -232,15 +231,8 @@ def _ln_forward_extra(context):
 def _ln_backward_extra(context):
     L, rng = context.modules.layers, np.random.default_rng(81)
 
-    def shapes():
-        for shape in [(1, 4), (5, 3), (3, 8), (6, 2)]:
-            problem = gradients_problem(L.layernorm_forward, L.layernorm_backward,
-                                        _vector_inputs(rng, shape, 2, 1), [{}],
-                                        rng.standard_normal(shape))
-            if problem:
-                return problem
-        return None
-
+    shapes = gradients_step(L.layernorm_forward, L.layernorm_backward, rng, [
+        (_vector_inputs(rng, shape, 2, 1), [{}]) for shape in [(1, 4), (5, 3), (3, 8), (6, 2)]])
     return [Step("numerical gradients for shapes (1, 4), (5, 3), (3, 8), (6, 2)", shapes)]
 
 
@@ -305,16 +297,10 @@ def _spatial_extra(context):
         dtypes = [np.asarray(a).dtype for a in (out, p["running_mean"], p["running_var"])]
         return None if dtypes == [np.float32] * 3 else f"float32 input gave {dtypes}"
 
-    def backward():
-        for shape in [(1, 2, 3, 2), (3, 1, 2, 2), (2, 3, 1, 4)]:
-            c = shape[1]
-            arrays = (2 * rng.standard_normal(shape) + 1, rng.standard_normal(c),
-                      rng.standard_normal(c))
-            problem = gradients_problem(f, L.spatial_batchnorm_backward, arrays,
-                                        [{"mode": "train"}], rng.standard_normal(shape))
-            if problem:
-                return problem
-        return None
+    backward = gradients_step(f, L.spatial_batchnorm_backward, rng, [
+        ((2 * rng.standard_normal(shape) + 1, rng.standard_normal(shape[1]),
+          rng.standard_normal(shape[1])), [{"mode": "train"}])
+        for shape in [(1, 2, 3, 2), (3, 1, 2, 2), (2, 3, 1, 4)]])
 
     return [
         Step("shapes (1, 3, 2, 5), (4, 1, 3, 2), (6, 2, 1, 1), (2, 5, 3, 4)", shapes),
@@ -370,15 +356,10 @@ def _groupnorm_extra(context):
         out = f(rng.standard_normal((2, 4, 3, 3)).astype(np.float32), ones, zeros, 2, {})[0]
         return None if out.dtype == np.float32 else f"float32 input gave {out.dtype} output"
 
-    def backward():
+    backward = gradients_step(f, L.spatial_groupnorm_backward, rng, [
+        ((2 * rng.standard_normal(shape) - 1, *gamma_beta(shape[1])), [G, {}])
         for shape, G in [((1, 4, 2, 3), 2), ((2, 6, 1, 2), 3), ((3, 2, 2, 2), 1),
-                         ((1, 3, 2, 2), 3)]:
-            arrays = (2 * rng.standard_normal(shape) - 1, *gamma_beta(shape[1]))
-            problem = gradients_problem(f, L.spatial_groupnorm_backward, arrays, [G, {}],
-                                        rng.standard_normal(shape))
-            if problem:
-                return problem
-        return None
+                         ((1, 3, 2, 2), 3)]])
 
     return [
         Step("one example with every G dividing C, 1x1 maps, other shapes", groups),
