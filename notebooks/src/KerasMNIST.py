@@ -158,9 +158,9 @@ plt.show()
 # remains is the defaults, and where the moving averages start.
 
 # %% task-md [markdown] if_tasks=["framework.keras_batchnorm_from_normlab"]
-#     ### Your task: the Keras conversion
+# ### Your task: the Keras conversion
 #
-#     Implement the function in `assignment/framework.py` (its docstring gives the shapes):
+# Implement the function in `assignment/framework.py` (its docstring gives the shapes):
 #
 # * `keras_batchnorm_from_normlab(gamma, beta, bn_param)` returns `(config, weights)`: the
 #   constructor arguments `{"momentum": ..., "epsilon": ...}` of
@@ -170,8 +170,8 @@ plt.show()
 #   with `gamma`, `beta` and `bn_param`. `bn_param` may lack any of its keys: then use what
 #   our `batchnorm_forward` uses (and do not modify it).
 #
-#     The next cell calls it; the one after is its self-check. The parity table below uses it
-#     to build the converted Keras layer.
+# The next cell calls it; the one after is its self-check. The parity table below uses it
+# to build the converted Keras layer.
 
 # %% task-md [markdown] unless_tasks=["framework.keras_batchnorm_from_normlab"]
 # ### The Keras conversion
