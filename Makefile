@@ -23,7 +23,7 @@ help:
 	@echo "make stubs           regenerate assignment/ (student stubs) from solutions/"
 	@echo "make synthetic-data  write the small synthetic CIFAR-10 to datasets/"
 	@echo "make instructor      build an instructor copy (solutions in place) in build/instructor"
-	@echo "make notebooks       rebuild the committed notebooks from their builder scripts"
+	@echo "make notebooks       rebuild the committed notebooks from their sources (notebooks/src/)"
 	@echo "make clean           remove .venv and caches"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -81,11 +81,7 @@ instructor: setup
 	@echo "Open the notebooks in build/instructor/notebooks/: every cell runs (NORMLAB_FAST=1 for a quick pass)."
 
 notebooks: setup
-	$(BIN)/python notebooks/build_batchnorm.py
-	$(BIN)/python notebooks/build_convnorm.py
-	$(BIN)/python notebooks/build_layers_as_objects.py
-	$(BIN)/python notebooks/build_framework_parity.py
-	$(BIN)/python notebooks/build_keras_mnist.py
+	$(BIN)/python notebooks/build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -32,14 +32,29 @@ sibling module of the package this file lives in, so inside ``assignment/`` it c
 A check never raises: a missing implementation is reported as "not implemented yet", any other
 exception in words with the file and line it came from. Each check takes well under half a
 second. The machinery lives in ``selfcheck/`` beside this file.
+
+`assert_passes` is the one that raises: an AssertionError with the check's report when a task
+does not pass it. With ``extra=True`` it runs the task's *extra cases* instead (odd shapes, a
+single example, a given eps, float32, ...: ``selfcheck/extra.py``), which is what the autograded
+cells of the notebooks run besides the check when your work is graded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
-from .selfcheck import batchnorm, conv, conventions, layernorm, networks, objects  # noqa: F401
-from .selfcheck.core import REGISTRY, Check, Context, Modules, Report, run_task
+from .selfcheck import (  # noqa: F401
+    batchnorm,
+    conv,
+    conventions,
+    extra_objects,  # noqa: F401 - registers the extra cases of nn and framework
+    layernorm,
+    networks,
+    objects,
+)
+from .selfcheck.core import REGISTRY, Check, Context, Modules, Report, report_of, run_task
+from .selfcheck.extra import EXTRA
 from .selfcheck.tools import GRAD_TOL
 
 __all__ = [
@@ -48,6 +63,7 @@ __all__ = [
     "GRAD_TOL",
     "Report",
     "TASKS",
+    "assert_passes",
     "check_batchnorm_forward",
     "check_batchnorm_backward",
     "check_batchnorm_backward_alt",
@@ -208,6 +224,21 @@ def run_all(layers=None, fc_net=None, verbose=True, tasks=None, **modules):
     return reports
 
 
+def assert_passes(task, extra=False, **modules):
+    """Run ``task``'s self-check (with ``extra``, its extra cases) and return the `Report`;
+    raise AssertionError with the report's text when it does not pass. The modules under test
+    are given as for the checks (``layers=``, ``nn=``, ...)."""
+    context = Context(Modules(**modules))
+    if extra:
+        report = report_of(dataclasses.replace(REGISTRY[task], build=EXTRA[task]), context)
+        report.task = f"{task} (extra cases)"
+    else:
+        report = context.report(task)
+    if not report.passed:
+        raise AssertionError(str(report))
+    return report
+
+
 def fix_first(reports):
     """A line naming the tasks that other tasks' checks wait for, or "" when none waits."""
     waiting = {}
@@ -234,7 +265,7 @@ def main(argv=None):
     return 0 if all(r.passed for r in reports) else 1
 
 
-assert set(TASKS) == set(REGISTRY) == set(DEPENDS)
+assert set(TASKS) == set(REGISTRY) == set(DEPENDS) and set(EXTRA) <= set(TASKS)
 
 if __name__ == "__main__":
     raise SystemExit(main())

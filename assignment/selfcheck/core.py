@@ -389,6 +389,12 @@ def _run_steps(spec, context):
     return report
 
 
+def report_of(spec, context):
+    """The report of the steps of ``spec`` (a `Task`) in ``context``, not kept there: how a
+    task's extra cases run, beside its check."""
+    return _run(spec, context)
+
+
 def run_task(name, verbose, context=None, **modules):
     """The report of task ``name`` (printed with ``verbose``), in ``context`` or a new one."""
     context = context or Context(Modules(**modules))
