@@ -36,7 +36,7 @@ else. So outputs are opened with ``O_NOFOLLOW`` inside a directory the child can
 must be regular files with a single link (no symlink or hard link to a reference file), are
 size-capped, must be uncompressed ``.npz`` of numeric dtypes whose header agrees with their size,
 and are read with ``allow_pickle=False``. The child sees neither the repository (solutions,
-references) nor other jobs when the sandbox has namespaces (root); see ``sandbox.py``.
+references) nor other jobs when the sandbox has namespaces (root); see `autograder.sandbox.spawn`.
 Messages in `ProbeOutcome` are for students: no paths or grader internals.
 """
 
