@@ -1,10 +1,10 @@
 """Totals per grading job: memory, processes, disk and output of all of a job's processes.
 
-`autograder.sandbox.spawn`'s limits are per process (``RLIMIT_AS``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``): one
-child may fork ``max_processes`` processes of ``memory_bytes`` each, write as many files below
-``max_file_bytes`` as it likes and print without end. A `Job` (one `runner.run_probes` call: one
-submission, its sandboxed children one after the other) adds totals, with what Linux gives a
-root grader:
+`autograder.sandbox.spawn`'s limits are per process (``RLIMIT_AS``, ``RLIMIT_NPROC``,
+``RLIMIT_FSIZE``): one child may fork ``max_processes`` processes of ``memory_bytes`` each, write as
+many files below ``max_file_bytes`` as it likes and print without end. A `Job` (one
+`runner.run_probes` call: one submission, its sandboxed children one after the other) adds totals,
+with what Linux gives a root grader:
 
 * **a cgroup of its own** (v2, or v1 where the ``memory`` and ``pids`` controllers are mounted
   there): every sandboxed process of the job joins it before it runs anything
@@ -22,7 +22,8 @@ root grader:
 * **output**: the parent counts stdout + stderr of the job's children; a child is killed when
   the job's total passes ``job_output_bytes`` (later children still get `OUTPUT_GRACE`, so that
   a warning line does not cost an innocent call).
-* every sandboxed process gets ``oom_score_adj`` `OOM_SCORE_ADJ` (`autograder.sandbox.confine`, in every mode,
+* every sandboxed process gets ``oom_score_adj`` `OOM_SCORE_ADJ` (`autograder.sandbox.confine`, in
+every mode,
   root or not): when the whole machine runs short, the kernel kills student code first.
 
 Where a mechanism is not available (not root, no writable cgroup controllers, mounting not

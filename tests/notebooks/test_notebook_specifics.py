@@ -18,9 +18,9 @@ import pytest
 from autograder.authoring import instructor
 from autograder.authoring.course import grade_cells, open_gradebook
 from autograder.authoring.release import build_release
-from autograder.cli import grade_all
 from autograder.config import load_config
 from autograder.demo import make_submissions
+from autograder.grading.pipeline import grade_all
 from autograder.judging import cases
 from solutions import checks, framework, layers
 from solutions.selfcheck.extra import EXTRA
