@@ -21,7 +21,7 @@ from autograder.authoring.release import build_release
 from autograder.config import load_config
 from autograder.demo import make_submissions
 from autograder.grading.pipeline import grade_all
-from autograder.judging import cases
+from autograder.judging import plan as planning
 from solutions import checks, framework, layers
 from solutions.selfcheck.extra import EXTRA
 from tests.notebooks.test_notebooks import NB, builder, by_id, expected_points, load, nbgrader_cells
@@ -160,8 +160,8 @@ def test_release_includes_both_notebooks_and_the_gradebook_credits_them(tmp_path
 def test_layers_as_objects_is_released_and_every_nn_task_graded():
     config = load_config()
     assert "LayersAsObjects.ipynb" in config.notebooks
-    assert {c.grade_id for c in cases.select_checks(config)} >= NB["LayersAsObjects"].tasks
-    assert not [t for t in cases.ungraded_tasks(config) if t.startswith("nn.")]
+    assert {c.grade_id for c in planning.select_checks(config)} >= NB["LayersAsObjects"].tasks
+    assert not [t for t in planning.ungraded_tasks(config) if t.startswith("nn.")]
 
 
 # --------------------------------------------------------------------------------------------------
