@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from autograder.config import REPO_ROOT, Limits
-from autograder.sandbox import containment, runner
+from autograder.sandbox import containment, readback, runner
 from autograder.sandbox.runner import ProbeCall, ProbeOutcome, RunnerError, run_probes
 from autograder.sandbox.spawn import namespaces_available
 
@@ -627,7 +627,7 @@ def _npz_bytes(compress=False, **arrays):
 
 
 def test_npz_loading_accepts_plain_numeric_arrays():
-    arrays = runner._load_npz(_npz_bytes(a=np.arange(3.0), b=np.array(True), c=np.eye(2) * 1j))
+    arrays = readback._load_npz(_npz_bytes(a=np.arange(3.0), b=np.array(True), c=np.eye(2) * 1j))
     np.testing.assert_array_equal(arrays["a"], np.arange(3.0))
     assert arrays["b"].dtype == bool and arrays["c"].dtype == np.complex128
 
@@ -639,7 +639,7 @@ def test_npz_loading_accepts_plain_numeric_arrays():
 ])
 def test_npz_loading_rejects_anything_else(data):
     with pytest.raises((ValueError, zipfile.BadZipFile)):
-        runner._load_npz(data)
+        readback._load_npz(data)
 
 
 def test_npz_loading_rejects_a_header_that_lies_about_the_size():
@@ -650,4 +650,4 @@ def test_npz_loading_rejects_a_header_that_lies_about_the_size():
             header, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
         zf.writestr("a.npy", header.getvalue() + b"\0" * 80)
     with pytest.raises(ValueError, match="does not match"):
-        runner._load_npz(buf.getvalue())
+        readback._load_npz(buf.getvalue())
