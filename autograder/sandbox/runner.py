@@ -13,8 +13,8 @@
 
 and runs ``child.py`` under `sandbox.run_python`. A call's outcome is read back only from its
 ``.json`` status and ``.npz`` arrays (`autograder.sandbox.readback`). When the child dies in a
-call (crash, ``os._exit``, time, memory), the progress log names the call: it gets status ``"crashed"`` or ``"timeout"``, and a
-new child runs the calls after it, so one bad call costs only itself. A call that ran out of
+call (crash, ``os._exit``, time, memory), the progress log names the call: it gets status
+``"crashed"`` or ``"timeout"``, and a new child runs the calls after it, so one bad call costs only itself. A call that ran out of
 time after other calls of the same child had used part of it is retried once in a fresh child
 before it is blamed. When a first import of a student module hung or crashed, later children
 fail that import at once instead of paying the time limit again; when a call ran out of time, the
