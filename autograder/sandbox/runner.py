@@ -12,16 +12,16 @@
       run<n>/            launch n's cwd/HOME, owned by the child: progress, <key>.npz, <key>.json
 
 and runs ``child.py`` under `sandbox.run_python`. A call's outcome is read back only from its
-``.json`` status and ``.npz`` arrays (`autograder.sandbox.readback`). When the child dies in a
-call (crash, ``os._exit``, time, memory), the progress log names the call: it gets status
-``"crashed"`` or ``"timeout"``, and a new child runs the calls after it, so one bad call costs only itself. A call that ran out of
-time after other calls of the same child had used part of it is retried once in a fresh child
-before it is blamed. When a first import of a student module hung or crashed, later children
-fail that import at once instead of paying the time limit again; when a call ran out of time, the
-child's stack samples (``run<n>/stacks``) name the student function it was stuck in, and later
-children fail every call of that function at once (`_hang_site`). After
-``MAX_FAILURES_IN_A_ROW`` crashes/timeouts of one probe in a row its remaining calls are not
-run, and after ``MAX_FAILED_LAUNCHES`` failed children in one job, or once failed children used
+``.json`` status and ``.npz`` arrays (`autograder.sandbox.readback`). When the child dies in a call
+(crash, ``os._exit``, time, memory), the progress log names the call: it gets status ``"crashed"``
+or ``"timeout"``, and a new child runs the calls after it, so one bad call costs only itself. A
+call that ran out of time after other calls of the same child had used part of it is retried once
+in a fresh child before it is blamed. When a first import of a student module hung or crashed,
+later children fail that import at once instead of paying the time limit again; when a call ran out
+of time, the child's stack samples (``run<n>/stacks``) name the student function it was stuck in,
+and later children fail every call of that function at once (`_hang_site`). After
+``MAX_FAILURES_IN_A_ROW`` crashes/timeouts of one probe in a row its remaining calls are not run,
+and after ``MAX_FAILED_LAUNCHES`` failed children in one job, or once failed children used
 ``MAX_FAILED_WALL_LIMITS`` time limits, nothing more is run (so a job takes at most about
 ``MAX_FAILED_WALL_LIMITS + 2`` time limits, while a function that crashes quickly in many checks
 does not cost the checks that never call it).
