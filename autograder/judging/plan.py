@@ -91,7 +91,7 @@ def _points_by_id(points: Mapping[str, float], checks: Sequence[Check]) -> dict[
 def points_per_grade_id(config: GradingConfig) -> dict[str, float]:
     """Points of each autograded notebook cell (grade_id -> points): the sum of the points of
     the selected checks that credit it. The one computation of it: the release writes it into
-    the cells, the notebook builders into their sources."""
+    the cells, notebooks/build.py into the notebooks it builds."""
     points: dict[str, float] = {}
     for check in select_checks(config):
         points[check.grade_id] = points.get(check.grade_id, 0.0) + float(check.points)
