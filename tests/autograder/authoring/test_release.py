@@ -242,7 +242,9 @@ def test_scan_finds_every_kind_of_leak(built, tmp_path):
     reference = next((REPO_ROOT / "autograder").rglob("references*.npz"))
     shutil.copyfile(reference, tree / "data.bin")
     nb = json.loads((tree / NB).read_text())
-    nb["cells"][0]["source"] = "### BEGIN HIDDEN TESTS\n_rng = np.random.default_rng(2024)\n"
+    # A line of a hidden test cell of the source notebook (each is one call of the checks' helper)
+    nb["cells"][0]["source"] = ("### BEGIN HIDDEN TESTS\n"
+                                'print(assert_passes("batchnorm_forward", extra=True).summary())\n')
     (tree / NB).write_text(json.dumps(nb))
 
     problems = "\n".join(scan_release(tree, None, _secrets()))
