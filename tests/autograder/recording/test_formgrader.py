@@ -156,7 +156,7 @@ def test_the_command_prints_the_url_and_ctrl_c_stops_it_all(course_demo):
         server_pids = _descendants(process.pid)
         assert server_pids, "the Jupyter server runs as a child"
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=90) == 0  # a bound only: a loaded machine stops it slowly
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in server_pids) and time.monotonic() < deadline:
             time.sleep(0.2)
