@@ -16,8 +16,8 @@ STATUSES = ("passed", "failed", "error", "timeout")
 class CheckResult:
     """The outcome of one graded check.
 
-    - name: starts with the function or class it grades, e.g.
-      ``"batchnorm_forward: train-mode mean/std"``.
+    - name: the check's title for people; it starts with the function or class it grades,
+      e.g. ``"batchnorm_forward: train-mode mean/std"``.
     - task: the graded function (``"batchnorm_forward"``).
     - grade_id: the nbgrader grade cell this check credits.
     - status: one of ``STATUSES``.
@@ -44,6 +44,7 @@ class CheckResult:
     hint: str = ""
     upstream: list[str] = field(default_factory=list)
     blocked_by: list[str] = field(default_factory=list)
+    id: str = ""
 
     def __post_init__(self):
         if self.status not in STATUSES:

@@ -63,7 +63,7 @@ def graded_modules(checks: list[Check]) -> list[str]:
 
 def zero_results(checks: list[Check], reason: str) -> list[CheckResult]:
     """Every check scored 0 for the same reason."""
-    return [CheckResult(c.title, c.task, c.grade_id, 0.0, c.points, "error", reason)
+    return [CheckResult(c.title, c.task, c.grade_id, 0.0, c.points, "error", reason, id=c.id)
             for c in checks]
 
 

@@ -2,11 +2,12 @@
 scored `Part`s its judge returns.
 
 Everything here runs in the trusted parent. A `Check` has a stable ``id``
-(``"batchnorm_forward.float32"``: the key of ``[points]`` in release.toml, of a plan's cases and
-of the probe calls' ids), a ``title`` for people (``"batchnorm_forward: float32 preserved"``:
-what grades.csv and the feedback show), the nbgrader cell it credits (``grade_id``), its
-default points and the release tasks it belongs to; it is graded only when one of those tasks
-is selected. Its fresh random inputs are seeded from its ``seed_key`` (by default the id).
+(``"batchnorm_forward.float32"``: the key of ``[points]`` in release.toml, of a plan's cases and of
+the probe calls' ids, and the column of grades.csv), a ``title`` for people (``"batchnorm_forward:
+float32 preserved"``: what the feedback shows), the nbgrader cell it credits (``grade_id``), its
+default points and the release tasks it belongs to; it is graded only when one of those tasks is
+selected, and its ``task`` is the code that release key names. Its fresh random inputs are seeded
+from its ``seed_key`` (by default the id).
 
 Each check has cases, each one probe call on inputs that are either hidden and fixed (stored
 with the reference outputs in the assignment's ``references.npz``, see
@@ -111,10 +112,17 @@ class Check:
             raise ValueError(f"check id {self.id!r} is not snake_case words joined by dots")
         if not self.seed_key:
             object.__setattr__(self, "seed_key", self.id)
+        tasks = {key.split(":", 1)[0].split(".", 1)[-1] for key in self.release_keys}
+        if len(tasks) != 1 or "." not in self.release_keys[0].split(":", 1)[0]:
+            raise ValueError(f"check {self.id}: its release keys {self.release_keys} must name "
+                             "one graded function or method, as module.name[:variant]")
 
     @property
     def task(self) -> str:
-        return self.title.split(":", 1)[0]
+        """The graded code this check belongs to, as students name it (``"batchnorm_forward"``,
+        ``"FullyConnectedNet.loss"``): the release key without its module and variant
+        (``"fc_net.FullyConnectedNet.loss:normalization"``), never the translatable title."""
+        return self.release_keys[0].split(":", 1)[0].split(".", 1)[1]
 
     @property
     def upstream(self) -> list[str]:

@@ -1,13 +1,13 @@
 """One grading run of one submission: which checks, which inputs, and the points.
 
 `select_checks` picks the assignment's checks (`autograder.judging.assignment.catalogue`) of the
-selected tasks with ``[points]`` applied (keyed by check id; a check's title is still accepted,
-with a deprecation note); `plan` draws their fresh inputs (seeded by release, student and the
-check's ``seed_key``), loads the hidden ones and computes every reference output, giving the
-probe calls for the runner; `Plan.evaluate` / `evaluate_check` score the outcomes into
-`results.CheckResult`s (titled with the check's title, as grades.csv and the feedback show it),
-naming a recognised mistake (`autograder.assignments.normalization.mistakes`) when one explains
-a failure, and `mark_blocked` says which failing upstream task to fix first.
+selected tasks with ``[points]`` applied (keyed by check id; a check's title is still accepted, with
+a deprecation note); `plan` draws their fresh inputs (seeded by release, student and the check's
+``seed_key``), loads the hidden ones and computes every reference output, giving the probe calls for
+the runner; `Plan.evaluate` / `evaluate_check` score the outcomes into `results.CheckResult`s
+(carrying the check's id, the grades.csv column, and its title, which the feedback shows), naming a
+recognised mistake (`autograder.assignments.normalization.mistakes`) when one explains a failure,
+and `mark_blocked` says which failing upstream task to fix first.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def evaluate_check(check: Check, cases: list[Case], outcomes: Mapping[str, objec
                         f"({', '.join(p.name for p in parts if p.passed) or 'none'}).")
     return CheckResult(check.title, check.task, check.grade_id, score, check.points, status,
                        "\n".join(lines), mistake.key if mistake else None,
-                       hint=mistake.hint if mistake else "", upstream=check.upstream)
+                       hint=mistake.hint if mistake else "", upstream=check.upstream, id=check.id)
 
 
 def _recognise(check: Check, pairs) -> mistakes.Mistake | None:

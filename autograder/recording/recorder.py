@@ -16,9 +16,10 @@ writes
   metadata restored and the check results as the output of each autograded cell, in the words
   of `autograder.recording.render`), which is the file formgrader shows the TAs.
 
-``OUT/grades.csv`` (one row per student; rows of students graded before and not now are kept) is
-rewritten after every student; ``Recorder.finish()`` writes it a last time and returns the rows
-for the terminal table.
+``OUT/grades.csv`` (one row per student, one column per check, headed by the check's stable id; rows
+of students graded before and not now are kept, and columns a version before ids headed by the
+check's title are renamed to its id) is rewritten after every student; ``Recorder.finish()`` writes
+it a last time and returns the rows for the terminal table.
 
 Crash safety (see `autograder.recording.journal`): each student's writes are bracketed by a
 ``begin`` and a ``commit`` line in ``OUT/.normlab/journal.jsonl``, and every folder is built in a
@@ -44,6 +45,7 @@ from pathlib import Path
 from autograder.authoring.course import Course, CourseError, describe_db_error, open_gradebook
 from autograder.config import GradingConfig
 from autograder.grading.intake import Submission
+from autograder.judging.assignment import catalogue
 from autograder.recording.feedback import feedback_html, results_json
 from autograder.recording.journal import Journal, JournalError, clean_tmp
 from autograder.recording.render import cell_output, fmt
@@ -60,7 +62,7 @@ class RecorderError(Exception):
 @dataclass
 class Row:
     student: str
-    scores: dict[str, float]  # check name -> score
+    scores: dict[str, float]  # check id -> score
     tasks: dict[str, tuple[float, float]]  # task -> (score, max)
     total: float
     max_total: float
@@ -113,14 +115,18 @@ def _swap_in(new: Path, target: Path, trash: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _read_csv(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+def _read_csv(path: Path, renamed: dict[str, str]) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The columns (checks only) and rows of an existing grades.csv, each column named in
+    ``renamed`` (a check's title, as versions before check ids wrote it) renamed to its value."""
     if not path.is_file():
         return [], {}
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        columns = [c for c in (reader.fieldnames or [])
+        columns = [renamed.get(c, c) for c in (reader.fieldnames or [])
                    if c not in ("student", "total", "max_total")]
-        return columns, {row["student"]: row for row in reader if row.get("student")}
+        rows = {row["student"]: {renamed.get(k, k): v for k, v in row.items()}
+                for row in reader if row.get("student")}
+    return list(dict.fromkeys(columns)), rows
 
 
 @dataclass
@@ -144,7 +150,8 @@ class Recorder:
         self.course_tmp = self.course.root / COURSE_TMP
         clean_tmp(self.course_tmp)
         (self.out / (CSV_NAME + ".partial")).unlink(missing_ok=True)
-        self._csv_columns, self._csv_rows = _read_csv(self.out / CSV_NAME)
+        titles = {check.title: check.id for check in catalogue(self.config.assignment)}
+        self._csv_columns, self._csv_rows = _read_csv(self.out / CSV_NAME, titles)
         self._in_gradebook: set[str] | None = None
 
     # ----------------------------------------------------------------------------- public API
@@ -179,7 +186,7 @@ class Recorder:
         for check in result.checks:
             got, out_of = tasks.get(check.task, (0.0, 0.0))
             tasks[check.task] = (got + check.score, out_of + check.max_score)
-        row = Row(student, {c.name: c.score for c in result.checks}, tasks, result.score,
+        row = Row(student, {c.id or c.name: c.score for c in result.checks}, tasks, result.score,
                   result.max_score)
 
         self.journal.begin(student, key)

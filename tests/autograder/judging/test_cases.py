@@ -149,6 +149,24 @@ def test_check_ids_are_unique_dotted_snake_case_and_start_with_their_task():
         dataclasses.replace(all_checks()[0], id="Batchnorm Forward: mean")
 
 
+def test_a_checks_task_is_the_code_it_grades_and_not_read_from_its_title():
+    """The task (what "Fix first" and the grade table name) is a function or method that exists
+    in solutions/, and a retitled (translated) check keeps it."""
+    import importlib
+
+    for check in all_checks():
+        module = check.release_keys[0].split(".", 1)[0]
+        owner = importlib.import_module(f"solutions.{module}")
+        for part in check.task.split("."):
+            owner = getattr(owner, part)
+        assert callable(owner), check.id
+        retitled = dataclasses.replace(check, title="une autre langue : " + check.title)
+        assert retitled.task == check.task
+    with pytest.raises(ValueError, match="one graded function"):
+        dataclasses.replace(all_checks()[0], release_keys=("layers.batchnorm_forward",
+                                                           "layers.layernorm_forward"))
+
+
 def test_the_checks_the_brief_asks_for_exist():
     names = {c.title for c in all_checks()}
     for name in ["batchnorm_forward: train-mode mean/std",

@@ -59,12 +59,15 @@ def result_for(student, bn_scores=(1.0, 1.0), ln_score=2.0, output="") -> Submis
         CheckResult("batchnorm_forward: train-mode mean/std", "batchnorm_forward",
                     "batchnorm_forward", bn_scores[0], 2.0,
                     "passed" if bn_scores[0] == 2.0 else "failed", output,
-                    None if bn_scores[0] == 2.0 else "unbiased_variance"),
+                    None if bn_scores[0] == 2.0 else "unbiased_variance",
+                    id="batchnorm_forward.train_stats"),
         CheckResult("batchnorm_forward: float32 preserved", "batchnorm_forward",
                     "batchnorm_forward", bn_scores[1], 2.0,
-                    "passed" if bn_scores[1] == 2.0 else "error", "TypeError: boom"),
-        CheckResult("layernorm_forward: matches reference", "layernorm_forward",
-                    "layernorm_forward", ln_score, 2.0, "passed" if ln_score == 2 else "failed"),
+                    "passed" if bn_scores[1] == 2.0 else "error", "TypeError: boom",
+                    id="batchnorm_forward.float32"),
+        CheckResult("layernorm_forward: matches reference (hidden inputs)", "layernorm_forward",
+                    "layernorm_forward", ln_score, 2.0, "passed" if ln_score == 2 else "failed",
+                    id="layernorm_forward.reference_hidden"),
     ]
     return SubmissionResult(student, checks, ["a problem <b>bold</b>"], 1.5)
 
@@ -130,8 +133,9 @@ def test_record_writes_csv_json_html_gradebook_and_course_files(tmp_path, course
 
     out = tmp_path / "out"
     lines = (out / "grades.csv").read_text().splitlines()
-    assert lines[0] == ("student,batchnorm_forward: train-mode mean/std,batchnorm_forward: "
-                        "float32 preserved,layernorm_forward: matches reference,total,max_total")
+    # columns are the checks' ids, not their titles (which are for people, and translatable)
+    assert lines[0] == ("student,batchnorm_forward.train_stats,batchnorm_forward.float32,"
+                        "layernorm_forward.reference_hidden,total,max_total")
     assert lines[1] == "alice,2,2,2,6,6"
     assert json.loads((out / "alice" / "results.json").read_text())["score"] == 6
     assert "alice" in (out / "alice" / "feedback.html").read_text()
@@ -214,6 +218,29 @@ def test_grades_csv_keeps_other_students_and_column_order(tmp_path, course):
     lines = (tmp_path / "out" / "grades.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == ["student", "carol", "dave"]
     assert lines[2].endswith(",1,3,6")
+
+
+def test_grades_csv_written_before_check_ids_gets_its_title_columns_renamed(tmp_path, course):
+    """A grades.csv of a version that headed columns with check titles: the kept row of a
+    student not graded again lands under the ids, and no title column is left."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "grades.csv").write_text(
+        "student,batchnorm_forward: train-mode mean/std,batchnorm_forward: float32 preserved,"
+        "layernorm_forward: matches reference (hidden inputs),total,max_total\n"
+        "erin,1.5,2,0,3.5,6\n", encoding="utf-8")
+    recorder = make_recorder(tmp_path, course)
+    sub = submission(tmp_path, "frank")
+    try:
+        recorder.record(result_for("frank"), sub)
+    finally:
+        sub.cleanup()
+    recorder.finish()
+    lines = (out / "grades.csv").read_text().splitlines()
+    assert lines == ["student,batchnorm_forward.train_stats,batchnorm_forward.float32,"
+                     "layernorm_forward.reference_hidden,total,max_total",
+                     "erin,1.5,2,0,3.5,6",
+                     "frank,1,1,2,4,6"]
 
 
 @pytest.mark.parametrize("lock", ["EXCLUSIVE", "IMMEDIATE"])  # no reads / reads but no writes
