@@ -1,7 +1,7 @@
 """The release/grading configuration (``autograder/release.toml``) as typed Python objects.
 
 Sections read here: ``[assignment]`` (name), ``[stubs]`` (tasks, see ``stubgen``), ``[release]``
-(notebooks), ``[points]`` (points of a check, by check name), ``[limits]`` (sandbox limits for
+(notebooks), ``[points]`` (points of a check, by check id), ``[limits]`` (sandbox limits for
 student code). Sections this module does not know are ignored.
 """
 

@@ -28,6 +28,7 @@ from autograder.recording.digest import (
     entry_lines,
     error_key,
     fix_first_text,
+    problem_sentence,
     remaining_line,
     start_line,
 )
@@ -59,9 +60,12 @@ def results_json(result: SubmissionResult, manual_points: float = 0.0) -> dict:
     grade command prints), then the submission problems and the note about hand-graded answers.
     No ``execution_time``: it would differ between two runs of the same submission.
     """
-    notes = fix_first_text(digest(result))
+    d = digest(result)
+    notes = fix_first_text(d)
     if result.problems:
         notes += ["", "Problems with your submission:"] + [f"- {p}" for p in result.problems]
+    # The problem that stopped every check is said once, above; each test only points to it.
+    stopped = f"Not run: {problem_sentence(d)}; see the top of the page." if d.problem else ""
     if manual_points:
         notes += ["", f"The inline questions ({fmt(manual_points)} points) are graded by the "
                       "course staff and are not included in this score."]
@@ -76,7 +80,7 @@ def results_json(result: SubmissionResult, manual_points: float = 0.0) -> dict:
                 "score": round(check.score, 6),
                 "max_score": round(check.max_score, 6),
                 "status": gradescope_status(check),
-                "output": check_output(check),
+                "output": stopped or check_output(check),
                 "visibility": "visible",
             }
             for check in result.checks
@@ -212,7 +216,7 @@ def _fix_first_html(d: Digest) -> str:
                 "<p>Every check of your code passed.</p></section>")
     if d.problem:
         return (f'<section class="fix" id="fix-first"><h2>Fix first</h2><p>{_e(d.problem)}</p>'
-                "<p>No check could run, so every task below shows this error.</p></section>")
+                "<p>No check could run, so every check below is marked as not run.</p></section>")
     first = begin_with(d)
     start = ""
     if start_line(d) and first is not None:
@@ -270,22 +274,37 @@ def _task_html(view: TaskView, d: Digest, said: _Said, boxed: dict[str, str]) ->
             f'<div class="body">{"".join(notes)}<table>{rows}</table></div></details>')
 
 
+def _group_html(views: list[TaskView], anchor: str, badge: str, label: str, why: str,
+                waits: bool) -> str:
+    """One collapsed group of tasks that have nothing to say each (not started, not run): one
+    row per check with its score, the group's reason once in its summary."""
+    rows = "".join(
+        f'<tr><td class="st"><span class="badge {badge}">{_e(label)}</span></td>'
+        f"<td>{_e(check.name)}{_e(waits_for(view)) if waits else ''}</td>"
+        f'<td class="score">{points(check.score, check.max_score)}</td></tr>'
+        for view in views for check in view.checks)
+    got = sum(v.score for v in views)
+    out_of = sum(v.max_score for v in views)
+    return (f'<details class="task" id="{anchor}"><summary><span class="badge {badge}">'
+            f"{_e(label)}</span> <b>{len(views)} tasks</b> "
+            f'<span class="why">— {why}</span>'
+            f'<span class="pts">{points(got, out_of)}</span></summary>'
+            f'<div class="body"><table>{rows}</table></div></details>')
+
+
 def _not_started_html(d: Digest) -> str:
     if not d.not_started:
         return ""
-    rows = "".join(
-        f'<tr><td class="st"><span class="badge {view.state}">{STATE_TEXT[view.state]}'
-        f"</span></td><td>{_e(check.name)}{_e(waits_for(view))}</td>"
-        f'<td class="score">{points(check.score, check.max_score)}</td></tr>'
-        for view in d.not_started for check in view.checks)
-    got = sum(v.score for v in d.not_started)
-    out_of = sum(v.max_score for v in d.not_started)
-    return (f'<details class="task" id="not-started"><summary><span class="badge not_started">'
-            f"not started</span> <b>{len(d.not_started)} tasks</b> "
-            f'<span class="why">— their checks stop at the <code>raise NotImplementedError'
-            f"</code> of the stubs as handed out</span>"
-            f'<span class="pts">{points(got, out_of)}</span></summary>'
-            f'<div class="body"><table>{rows}</table></div></details>')
+    return _group_html(d.not_started, "not-started", "not_started", "not started",
+                       "their checks stop at the <code>raise NotImplementedError</code> of the "
+                       "stubs as handed out", waits=True)
+
+
+def _not_run_html(d: Digest) -> str:
+    """Every task, when a submission problem stopped every check (said once, in "Fix first")."""
+    return _group_html(d.tasks, "not-run", "not_started", "not run",
+                       'no check could run: see <a href="#fix-first">Fix first</a>, above',
+                       waits=False)
 
 
 def feedback_html(
@@ -304,10 +323,15 @@ def feedback_html(
     # Mistakes the "Fix first" list explains: a task's detail only names them.
     boxed = {name: "" for e in d.entries[:MAX_ENTRIES] for name, _, _ in e.view.mistakes()}
     started = set(id(v) for v in d.not_started)
-    tasks = "\n".join(_task_html(v, d, said, boxed) for v in d.tasks if id(v) not in started)
+    if d.problem:
+        tasks = _not_run_html(d)
+    else:
+        tasks = "\n".join(_task_html(v, d, said, boxed) for v in d.tasks
+                          if id(v) not in started)
     problems = ""
-    if result.problems:
-        items = "".join(f"<li>{_e(p)}</li>" for p in result.problems)
+    others = [p for p in result.problems if p != d.problem]  # that one is in "Fix first"
+    if others:
+        items = "".join(f"<li>{_e(p)}</li>" for p in others)
         problems = (f'<div class="problems"><b>Problems with your submission</b>'
                     f"<ul>{items}</ul></div>")
     answer_rows = "".join(f"<li><b>{_e(q)}</b>: {_e(found)}</li>" for q, found in answers)

@@ -1,8 +1,9 @@
 """The sample submissions of `make demo`, graded in this process for the feedback tests.
 
 ``classic_mistake`` is the solution with the demo's one planted bug (the unbiased variance in
-``batchnorm_forward``, `autograder.demo.MISTAKE_*`), ``untouched`` the stubs as handed out. Each
-is graded by the real job (sandboxed children), so the pages show what students get today.
+``batchnorm_forward``, `autograder.demo.MISTAKE_*`), ``untouched`` the stubs as handed out,
+``no_assignment`` a submission without its ``assignment/`` folder (a zip of the notebooks only).
+Each is graded by the real job (sandboxed children), so the pages show what students get today.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from autograder.config import REPO_ROOT, load_config
 from autograder.grading import job
 from autograder.results import SubmissionResult
 
-SAMPLES = ("classic_mistake", "untouched")
+SAMPLES = ("classic_mistake", "untouched", "no_assignment")
 
 
 def build(root: Path, name: str) -> Path:
@@ -25,6 +26,10 @@ def build(root: Path, name: str) -> Path:
     if name == "untouched":
         shutil.copytree(REPO_ROOT / "assignment", target / "assignment",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return target
+    if name == "no_assignment":
+        target.mkdir(parents=True)
+        (target / "BatchNormalization.ipynb").write_text("{}", encoding="utf-8")
         return target
     if name != "classic_mistake":
         raise ValueError(name)

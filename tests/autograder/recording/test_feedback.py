@@ -290,6 +290,13 @@ def test_one_error_everywhere_is_one_entry():
     html = page(result)
     fix = html[html.index('id="fix-first"'):html.index("</section>")]
     assert "assignment/ was not found" in fix and "batchnorm_forward" not in fix
+    # Said once on each: the page's checks are "not run", results.json's tests point to the top.
+    assert text_of(html).count("was not found") == 1
+    assert html.count(">not run</span>") == 1 + len(result.checks)  # the group and each check
+    tests = results_json(result)["tests"]
+    assert {t["output"] for t in tests} == {
+        "Not run: assignment/ was not found in your submission; see the top of the page."}
+    assert text.count("was not found") == 2  # the headline, and the problem in full
 
 
 def test_a_notimplementederror_in_the_students_own_words_is_shown_not_hidden():

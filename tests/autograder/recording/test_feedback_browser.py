@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from autograder.config import load_config
+from autograder.judging.plan import select_checks
 from autograder.recording.feedback import feedback_html
 from tests.autograder.recording.feedback_samples import graded
 from tests.conftest import VIEWPORT
@@ -46,7 +47,7 @@ def _render(page, path, shot):
     height = page.evaluate("document.documentElement.scrollHeight")
     page.screenshot(path=str(shot), full_page=True)
     print(f"\n{path.name}: {height} px tall at {VIEWPORT['width']} px wide "
-          f"(before: {BEFORE_HEIGHT[path.stem]} px); screenshot: {shot}")
+          f"(before: {BEFORE_HEIGHT.get(path.stem, '-')} px); screenshot: {shot}")
     return height
 
 
@@ -96,3 +97,23 @@ def test_untouched_page_reads_as_not_started(pages, page, tmp_path):
     # 58 copies of the NotImplementedError sentence before; now the task list and one note.
     assert body.count("NotImplementedError") <= 3, body
     assert not page.locator("#not-started table").is_visible()
+
+
+@pytest.mark.slow
+def test_a_submission_without_its_folder_says_so_once_and_lists_every_check_as_not_run(
+        pages, page, tmp_path):
+    _render(page, pages["no_assignment"], tmp_path / "no_assignment.png")
+    text = _fix_first_on_top(page)
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines[1].startswith("assignment/ was not found in your submission."), text
+    assert "fc_net.py, framework.py, layer_utils.py, layers.py, nn.py" in text
+    body = page.locator("body").inner_text()
+    assert body.count("was not found in your submission") == 1, body
+    assert page.locator(".problems").count() == 0  # nothing else went wrong: no second box
+    group = page.locator("#not-run")
+    assert "22 tasks" in group.locator("summary").inner_text()
+    assert not group.locator("table").is_visible()
+    group.locator("summary").click()
+    rows = group.locator("tr")
+    assert rows.count() == len(select_checks(load_config()))  # one row per check, none left out
+    assert rows.first.inner_text().startswith("not run")
