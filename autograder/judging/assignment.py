@@ -1,9 +1,20 @@
 """The one seam between generic judging and one assignment's own code.
 
-An assignment is a folder ``autograder/assignments/<name>/`` with (at least) ``catalogue.py``
-(``all_checks()``: its checks in assignment order) and ``inputs.py`` (``HIDDEN``: its hidden
-cases, ``hidden_inputs(case_id)``). Judging finds them here by the assignment's name
-(``[assignment] name`` of release.toml), so a second assignment is a second folder.
+An assignment is a folder ``autograder/assignments/<name>/`` (``[assignment] name`` of
+release.toml) that provides, as modules:
+
+- ``catalogue``: ``all_checks()``, its checks in assignment order;
+- ``inputs``: ``HIDDEN`` (its hidden cases: id -> (probe, ...)) and ``hidden_inputs(case_id)``;
+- ``reference``: ``run(probe, inputs)`` (the reference outputs, from the trusted implementation),
+  ``record(probe, inputs, targets)`` (the same, with the stand-in table of ``targets``) and
+  ``without_table(inputs)``;
+- ``mistakes``: ``MISTAKES`` (key -> a mistake with ``message()`` and ``hint``) and
+  ``recognise(...)`` (which of them explains a failure);
+- ``inside/``: what runs in the sandboxed child (its probes), copied there by the runner;
+- ``references.npz``: the hidden inputs with their reference outputs.
+
+Judging finds them here by the assignment's name and imports nothing of an assignment directly,
+so a second assignment is a second folder.
 """
 
 from __future__ import annotations
@@ -12,15 +23,25 @@ import importlib
 import types
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # annotations only: checks.py imports references.py, which uses this seam
+if TYPE_CHECKING:  # annotations only
     from autograder.judging.checks import Check
 
 
 def module(assignment: str, name: str) -> types.ModuleType:
-    """``autograder.assignments.<assignment>.<name>`` (``"catalogue"``, ``"inputs"``)."""
+    """``autograder.assignments.<assignment>.<name>`` (``"catalogue"``, ``"inputs"``, ...)."""
     return importlib.import_module(f"autograder.assignments.{assignment}.{name}")
 
 
 def catalogue(assignment: str) -> tuple[Check, ...]:
     """Every check of ``assignment``, in assignment order, with its default points."""
     return module(assignment, "catalogue").all_checks()
+
+
+def reference(assignment: str) -> types.ModuleType:
+    """How ``assignment`` computes reference outputs (``run``, ``record``, ``without_table``)."""
+    return module(assignment, "reference")
+
+
+def mistakes(assignment: str) -> types.ModuleType:
+    """The named mistakes of ``assignment`` (``MISTAKES``, ``recognise``)."""
+    return module(assignment, "mistakes")

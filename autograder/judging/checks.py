@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autograder.judging.compare import F64_RTOL
-from autograder.judging.references import run_reference
 from autograder.sandbox.runner import ProbeCall
 
 #: A check id: lower-case snake_case words joined by dots, at least two of them.
@@ -58,10 +57,12 @@ class Case:
     call: ProbeCall
     reference: dict[str, np.ndarray]
     _full: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    #: The assignment's ``reference.run`` (probe, inputs) -> outputs, for `full_reference`.
+    _run: Callable[[str, Inputs], dict[str, np.ndarray]] | None = field(default=None, repr=False)
 
     def full_reference(self) -> dict[str, np.ndarray]:
         if self._full is None:
-            self._full = run_reference(self.call.probe, self.call.inputs)
+            self._full = self._run(self.call.probe, self.call.inputs)
         return self._full
 
 

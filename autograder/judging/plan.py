@@ -1,13 +1,14 @@
 """One grading run of one submission: which checks, which inputs, and the points.
 
 `select_checks` picks the assignment's checks (`autograder.judging.assignment.catalogue`) of the
-selected tasks with ``[points]`` applied (keyed by check id; a check's title is still accepted, with
-a deprecation note); `plan` draws their fresh inputs (seeded by release, student and the check's
-``seed_key``), loads the hidden ones and computes every reference output, giving the probe calls for
-the runner; `Plan.evaluate` / `evaluate_check` score the outcomes into `results.CheckResult`s
-(carrying the check's id, the grades.csv column, and its title, which the feedback shows), naming a
-recognised mistake (`autograder.assignments.normalization.mistakes`) when one explains a failure,
-and `mark_blocked` says which failing upstream task to fix first.
+selected tasks with ``[points]`` applied (keyed by check id; a check's title is still accepted,
+with a deprecation note); `plan` draws their fresh inputs (seeded by release, student and the
+check's ``seed_key``), loads the hidden ones and computes every reference output, giving the probe
+calls for the runner; `Plan.evaluate` / `evaluate_check` score the outcomes into
+`results.CheckResult`s (carrying the check's id, the grades.csv column, and its title, which the
+feedback shows), naming a recognised mistake (the assignment's ``mistakes``, through the seam
+`autograder.judging.assignment`) when one explains a failure, and `mark_blocked` says which failing
+upstream task to fix first.
 """
 
 from __future__ import annotations
@@ -21,17 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograder.assignments.normalization import mistakes
 from autograder.config import GradingConfig
+from autograder.judging import assignment as seam
 from autograder.judging.assignment import catalogue
 from autograder.judging.checks import Case, Check, Inputs
 from autograder.judging.judges import expand
-from autograder.judging.references import (
-    load_references,
-    record_reference,
-    run_reference,
-    without_table,
-)
+from autograder.judging.references import load_references
 from autograder.results import CheckResult
 from autograder.sandbox.runner import ProbeCall
 
@@ -116,6 +112,7 @@ class Plan:
     """The checks of one submission with their concrete cases; `calls` go to the runner."""
 
     checks: list[Check]
+    assignment: str  # its folder in autograder/assignments/ (mistakes, references)
     cases: dict[str, list[Case]] = field(default_factory=dict)  # check id -> cases
     seed: int = 0
 
@@ -128,13 +125,14 @@ class Plan:
         missing = [c.id for c in self.calls if c.id not in outcomes]
         if missing:
             raise RuntimeError(f"the runner returned no outcome for {missing[:3]}")
-        results = [evaluate_check(check, self.cases[check.id], outcomes)
-                   for check in self.checks]
+        results = [evaluate_check(check, self.cases[check.id], outcomes,
+                                  assignment=self.assignment) for check in self.checks]
         failing = {r.task for r in results if r.status != "passed"}
         for i, check in enumerate(self.checks):
             blocked = [t for t in check.after if t in failing]
             if blocked and results[i].status != "passed":
-                results[i] = evaluate_check(check, self.cases[check.id], outcomes, blocked)
+                results[i] = evaluate_check(check, self.cases[check.id], outcomes, blocked,
+                                            assignment=self.assignment)
         return mark_blocked(self.checks, results, failing)
 
 
@@ -178,7 +176,8 @@ def plan(config: GradingConfig, student: str = "", seed: int | None = None) -> P
     checks = select_checks(config)
     hidden = load_references(config.assignment) if any(
         s.hidden for c in checks for s in c.cases) else {}
-    result = Plan(checks, seed=seed)
+    result = Plan(checks, config.assignment, seed=seed)
+    ref = seam.reference(config.assignment)
     for n, check in enumerate(checks):
         rng = np.random.default_rng([seed, zlib.crc32(student.encode()),
                                      zlib.crc32(check.seed_key.encode())])
@@ -198,7 +197,7 @@ def plan(config: GradingConfig, student: str = "", seed: int | None = None) -> P
             if check.stand_ins:
                 # Record on the inputs as the child gets them (``h`` included): a numerical
                 # gradient's perturbed calls are answered too.
-                full, table = record_reference(spec.probe, inputs, check.stand_ins)
+                full, table = ref.record(spec.probe, inputs, check.stand_ins)
                 if reference is None:
                     reference = {k: v for k, v in full.items()
                                  if not k.startswith(("plus__", "minus__"))}
@@ -206,17 +205,17 @@ def plan(config: GradingConfig, student: str = "", seed: int | None = None) -> P
                     full = None
                 inputs = {**inputs, **table}
             elif reference is None:
-                reference = run_reference(spec.probe, _analytic(inputs))
+                reference = ref.run(spec.probe, analytic(inputs, ref))
             cases.append(Case(spec.label, ProbeCall(call_id, spec.probe, inputs), reference,
-                              _full=full))
+                              _full=full, _run=ref.run))
         result.cases[check.id] = cases
     return result
 
 
-def _analytic(inputs: Inputs) -> Inputs:
+def analytic(inputs: Inputs, ref) -> Inputs:
     """The inputs without ``h`` (the probe then skips the perturbation loops) and without a
-    stand-in table."""
-    return {k: v for k, v in without_table(inputs).items() if k != "h"}
+    stand-in table (``ref``: the assignment's reference module, which knows the table's keys)."""
+    return {k: v for k, v in ref.without_table(inputs).items() if k != "h"}
 
 
 def _round(x: float) -> float:
@@ -224,8 +223,9 @@ def _round(x: float) -> float:
 
 
 def evaluate_check(check: Check, cases: list[Case], outcomes: Mapping[str, object],
-                   blocked: Sequence[str] = ()) -> CheckResult:
-    """Score one check. ``blocked``: upstream tasks of `Check.after` that fail their own checks;
+                   blocked: Sequence[str] = (), *, assignment: str) -> CheckResult:
+    """Score one check of ``assignment`` (whose mistakes may name a failure). ``blocked``:
+    upstream tasks of `Check.after` that fail their own checks;
     then an output that is neither the reference's nor what a correct implementation gives on
     the upstream's output cannot be told right from wrong, and is not charged here as long as
     it comes back finite, of the right shape, next to outputs that are right (except the
@@ -260,7 +260,7 @@ def evaluate_check(check: Check, cases: list[Case], outcomes: Mapping[str, objec
         lines = lines[:MAX_OUTPUT_LINES] + [f"... and {len(lines) - MAX_OUTPUT_LINES} more"]
     mistake = None
     if status != "passed" and check.looks_at:
-        mistake = _recognise(check, pairs)
+        mistake = _recognise(check, pairs, assignment)
         if mistake is not None:
             lines.append(mistake.message())
     if not_graded:
@@ -276,14 +276,16 @@ def evaluate_check(check: Check, cases: list[Case], outcomes: Mapping[str, objec
                        hint=mistake.hint if mistake else "", upstream=check.upstream, id=check.id)
 
 
-def _recognise(check: Check, pairs) -> mistakes.Mistake | None:
-    candidates = [k for k, m in mistakes.MISTAKES.items()]
+def _recognise(check: Check, pairs, assignment: str):
+    """The assignment's named mistake that explains the check's failing outcomes, or None."""
+    mistakes, ref = seam.mistakes(assignment), seam.reference(assignment)
+    candidates = list(mistakes.MISTAKES)
     rtol = max(10 * check.rtol, 1e-5)
     for case, outcome in pairs:
         if outcome.status != "ok":
             continue
         looked_at = expand(check.looks_at, case.reference)
-        found = mistakes.recognise(candidates, case.call.probe, _analytic(case.call.inputs),
+        found = mistakes.recognise(candidates, case.call.probe, analytic(case.call.inputs, ref),
                                    outcome.arrays, case.reference, looked_at, rtol=rtol)
         if found is not None:
             return found

@@ -9,8 +9,8 @@ The file holds, for every hidden case of the assignment (``HIDDEN`` of
 ``autograder/assignments/<assignment>/inputs.py``), the probe name, the fixed inputs (drawn from
 a fixed seed) and the reference outputs (the probe run in-process on ``solutions``), as
 ``<id>/probe``, ``<id>/in/<name>`` and ``<id>/out/<name>``. It is part of the grader, never of
-the student release. `load_references` reads it (cached by modification time);
-`run_reference` and `record_reference` compute the reference outputs of fresh inputs.
+the student release. `load_references` reads it (cached by modification time); the outputs
+come from the assignment's own ``reference.run`` (`autograder.judging.assignment.reference`).
 
 ``--check`` regenerates everything in memory and compares: the case ids, probes and inputs must be
 identical; the outputs must agree to within ``OUTPUT_RTOL`` (far below any grading tolerance, but
@@ -23,21 +23,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
-import importlib.util
 import sys
-import threading
-import types
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from autograder.assignments.normalization import mistakes
-from autograder.assignments.normalization.inside import probes, standins
 from autograder.config import load_config
-from autograder.judging.assignment import module
+from autograder.judging.assignment import module, reference
 
 ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
 OUTPUT_RTOL = 1e-10
@@ -85,52 +78,12 @@ def load_references(assignment: str) -> dict[str, HiddenCase]:
     return _cached_references(str(path), path.stat().st_mtime_ns)
 
 
-def run_reference(probe: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The reference outputs: the probe run in-process on the trusted ``solutions`` package."""
-    return probes.PROBES[probe](mistakes.solutions_package(), without_table(inputs))
-
-
-_local = threading.local()
-
-
-def _private_solutions() -> types.SimpleNamespace:
-    """This thread's own copy of the ``solutions`` modules (imported under another name), which
-    `standins.Recorder` may patch while it records without touching anybody else's."""
-    pkg = getattr(_local, "solutions", None)
-    if pkg is None:
-        name = f"_normlab_recorded_solutions_{threading.get_ident()}"
-        folder = mistakes.solutions_package().layers.__file__.rsplit("/", 1)[0]
-        spec = importlib.util.spec_from_file_location(
-            name, f"{folder}/__init__.py", submodule_search_locations=[folder])
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-        pkg = types.SimpleNamespace(**{m: importlib.import_module(f"{name}.{m}")
-                                       for m in mistakes.MODULES})
-        _local.solutions = pkg
-    return pkg
-
-
-def record_reference(probe: str, inputs: Mapping[str, np.ndarray], targets: Sequence[str]) \
-        -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(the reference outputs, the stand-in table): the probe run on the trusted package while
-    every call of ``targets`` is recorded (see
-    `autograder.assignments.normalization.inside.standins`)."""
-    recorder = standins.Recorder(targets)
-    outputs = recorder.run(probes.PROBES[probe], _private_solutions(), without_table(inputs))
-    return outputs, recorder.table()
-
-
-def without_table(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: v for k, v in inputs.items() if not k.startswith(standins.PREFIX)}
-
-
 # --------------------------------------------------------------------------------------------------
 # Regenerating and verifying the file
 # --------------------------------------------------------------------------------------------------
 
 
 def _hidden_table(assignment: str):
-
     return module(assignment, "inputs")
 
 
@@ -141,7 +94,7 @@ def build(assignment: str) -> dict[str, np.ndarray]:
     for case_id in sorted(table.HIDDEN):
         probe = table.HIDDEN[case_id][0]
         inputs = table.hidden_inputs(case_id)
-        outputs = run_reference(probe, inputs)
+        outputs = reference(assignment).run(probe, inputs)
         data[f"{case_id}/probe"] = np.array(probe)
         for name, value in inputs.items():
             data[f"{case_id}/in/{name}"] = np.asarray(value)

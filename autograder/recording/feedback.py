@@ -275,12 +275,17 @@ def _task_html(view: TaskView, d: Digest, said: _Said, boxed: dict[str, str]) ->
 
 
 def _group_html(views: list[TaskView], anchor: str, badge: str, label: str, why: str,
-                waits: bool) -> str:
+                own_state: bool) -> str:
     """One collapsed group of tasks that have nothing to say each (not started, not run): one
-    row per check with its score, the group's reason once in its summary."""
+    row per check with its score, the group's reason once in its summary. ``own_state``: each
+    row shows its task's state (not started, or blocked waiting for one) instead of ``label``."""
+    def tag(view: TaskView) -> str:
+        cls, text = (view.state, STATE_TEXT[view.state]) if own_state else (badge, label)
+        return f'<span class="badge {cls}">{_e(text)}</span>'
+
     rows = "".join(
-        f'<tr><td class="st"><span class="badge {badge}">{_e(label)}</span></td>'
-        f"<td>{_e(check.name)}{_e(waits_for(view)) if waits else ''}</td>"
+        f'<tr><td class="st">{tag(view)}</td>'
+        f"<td>{_e(check.name)}{_e(waits_for(view)) if own_state else ''}</td>"
         f'<td class="score">{points(check.score, check.max_score)}</td></tr>'
         for view in views for check in view.checks)
     got = sum(v.score for v in views)
@@ -297,14 +302,14 @@ def _not_started_html(d: Digest) -> str:
         return ""
     return _group_html(d.not_started, "not-started", "not_started", "not started",
                        "their checks stop at the <code>raise NotImplementedError</code> of the "
-                       "stubs as handed out", waits=True)
+                       "stubs as handed out", own_state=True)
 
 
 def _not_run_html(d: Digest) -> str:
     """Every task, when a submission problem stopped every check (said once, in "Fix first")."""
     return _group_html(d.tasks, "not-run", "not_started", "not run",
                        'no check could run: see <a href="#fix-first">Fix first</a>, above',
-                       waits=False)
+                       own_state=False)
 
 
 def feedback_html(

@@ -394,11 +394,12 @@ def test_numerical_check_leaves_out_elements_at_a_relu_kink():
     student["dw"] = full["dw"].copy()
     student["dw"][0, 0] += 1e-2  # the student's dw is off at (0, 0) (so not the reference's),
     ok = ProbeOutcome("ok", arrays=student)  # and disagrees with their numerical gradient ...
-    assert planning.evaluate_check(check, [case], {case.call.id: ok}).status != "passed"
+    first = planning.evaluate_check(check, [case], {case.call.id: ok}, assignment="normalization")
+    assert first.status != "passed"
     kinked = dict(full)
     kinked["dw"] = student["dw"]  # ... where the reference's do too: a kink
     case._full = kinked
-    result = planning.evaluate_check(check, [case], {case.call.id: ok})
+    result = planning.evaluate_check(check, [case], {case.call.id: ok}, assignment="normalization")
     assert result.status == "passed", result.output
 
 
@@ -408,7 +409,7 @@ def test_long_outputs_are_capped():
     pairs = plan.cases[check.id]
     outcomes = {c.call.id: ProbeOutcome("ok", arrays={k: v + 1 for k, v in c.reference.items()})
                 for c in pairs}
-    result = planning.evaluate_check(check, pairs, outcomes)
+    result = planning.evaluate_check(check, pairs, outcomes, assignment="normalization")
     assert result.score == 0 and "... and " in result.output
     assert len(result.output.splitlines()) <= planning.MAX_OUTPUT_LINES + 2
 

@@ -12,10 +12,9 @@ import types
 
 import numpy as np
 
-from autograder.assignments.normalization import mistakes
+from autograder.assignments.normalization import mistakes, reference
 from autograder.assignments.normalization.inside import layer_probes, probes, standins
 from autograder.judging import plan as planning
-from autograder.judging import references
 from autograder.sandbox.runner import ProbeOutcome
 from tests.support.job_helpers import config_for
 from tests.support.job_inprocess_runner import run_probes_inprocess
@@ -64,7 +63,7 @@ def test_a_composite_is_judged_with_the_reference_upstream_answering():
     got = probes.PROBES[case.call.probe](_student(), dict(case.call.inputs))
     np.testing.assert_allclose(got["out"], case.reference["out"], rtol=1e-12)
     # without the table the student's own (wrong) batch norm is used, as before
-    own = probes.PROBES[case.call.probe](_student(), planning._analytic(case.call.inputs))
+    own = probes.PROBES[case.call.probe](_student(), planning.analytic(case.call.inputs, reference))
     assert not np.allclose(own["out"], case.reference["out"])
     outcomes = run_probes_inprocess(None, plan.calls, pkg=_student())
     assert all(r.status == "passed" for r in plan.evaluate(outcomes))
@@ -171,8 +170,8 @@ def test_a_backward_stand_in_pairs_with_its_forwards_token():
 
 
 def test_the_recording_uses_a_private_copy_of_the_solutions():
-    assert references._private_solutions().layers is not SOL.layers
-    assert references._private_solutions() is references._private_solutions()
+    assert reference.private_solutions().layers is not SOL.layers
+    assert reference.private_solutions() is reference.private_solutions()
 
 
 def test_a_backward_blocked_by_its_forward_says_so():

@@ -1,0 +1,114 @@
+"""The shape of autograder/ that the layout promises (CONTRIBUTING.md's map), read from the code.
+
+Imports are read with `ast` (module-level and inside functions alike), so a test fails on the
+import that breaks the rule and names it: no cycle between modules; generic judging reaches an
+assignment only through the seam `autograder.judging.assignment`; no module longer than a
+sitting's reading.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+from tests.support.paths import REPO
+
+PACKAGE = REPO / "autograder"
+#: About 500 lines, as CONTRIBUTING.md says; a little slack for a docstring that grows.
+MAX_LINES = 520
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@functools.cache
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))
+            if "__pycache__" not in p.parts}
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """The autograder modules ``path`` (module ``name``) imports, resolved to known modules."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name and target.startswith("autograder"):
+                found.add(target)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(path, name, known) for name, path in modules.items()}
+
+
+def _is_type_checking_only(path: Path, target: str) -> bool:
+    """True when every import of ``target`` in ``path`` sits under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    guarded, anywhere = 0, 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(target):
+            anywhere += 1
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            guarded += sum(isinstance(n, ast.ImportFrom) and (n.module or "").startswith(target)
+                           for n in ast.walk(node))
+    return anywhere > 0 and guarded == anywhere
+
+
+def test_no_import_cycle_between_autograder_modules():
+    graph = _graph()
+    modules = _modules()
+    # annotation-only imports do not run, so they cannot make a cycle
+    for name, targets in graph.items():
+        graph[name] = {t for t in targets if not _is_type_checking_only(modules[name], t)}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert len(state) == len(graph) > 40  # every module was read
+
+
+def test_generic_judging_reaches_an_assignment_only_through_the_seam():
+    graph = _graph()
+    judging = [n for n in graph if n.startswith("autograder.judging.")]
+    assert "autograder.judging.plan" in judging and "autograder.judging.references" in judging
+    reaching = {n: sorted(t for t in graph[n] if t.startswith("autograder.assignments."))
+                for n in judging if n != "autograder.judging.assignment"}
+    assert {n: t for n, t in reaching.items() if t} == {}
+
+
+def test_no_module_is_longer_than_a_sitting():
+    long = {name: n for name, path in _modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
