@@ -15,8 +15,8 @@ from pathlib import Path
 
 from autograder.authoring.course import Course, open_gradebook
 from autograder.config import REPO_ROOT, load_config
-from tests.autograder.grading.test_intake import NB, answered, released_notebook, stripped
 from tests.support.job_helpers import MISTAKE_PATCHES, SOLUTIONS, STUBS, make_submission
+from tests.support.released_notebook import NB, answered, released_notebook, stripped
 
 ASSIGNMENT = "normalization"
 NOTEBOOK = NB.removesuffix(".ipynb")

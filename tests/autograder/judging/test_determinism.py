@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from autograder.config import REPO_ROOT
-from tests.autograder.grading.test_intake import answered, released_notebook
 from tests.autograder.judging.fairness.independent import build_submission
 from tests.support.grading_fixtures import (
     NB,
@@ -27,6 +26,7 @@ from tests.support.grading_fixtures import (
     template_gradebook,
     write_config,
 )
+from tests.support.released_notebook import answered, released_notebook
 
 #: variant name -> bug (None: the clean build); bugs in a forward, a backward and layer norm
 VARIANTS = {"clean": None, "ddof1": "unbiased_variance", "dx_sign": "backward_dx_sign",

@@ -21,7 +21,7 @@ from autograder.grading.intake import prepare
 from autograder.recording.feedback import feedback_html, results_json
 from autograder.recording.recorder import Recorder, RecorderError
 from autograder.results import CheckResult, SubmissionResult
-from tests.autograder.grading.test_intake import NB, answered, released_notebook, write_submission
+from tests.support.released_notebook import NB, answered, released_notebook, write_submission
 
 CONFIG = GradingConfig(assignment="normalization", notebooks=(NB,))
 NOTEBOOK = NB.removesuffix(".ipynb")
