@@ -204,13 +204,11 @@ def test_grade_help_lists_the_scale_out_and_resume_options():
         assert option in help_text
 
 
-def test_a_second_grade_run_skips_unchanged_submissions_and_says_so(tmp_path, capsys,
-                                                                    tmp_path_factory):
+def test_a_second_grade_run_skips_unchanged_submissions_and_says_so(tmp_path, capsys, course):
     """The real job on one submission; the rerun grades nothing and prints why."""
-    from tests.support.grading_fixtures import make_course, template_gradebook, write_config
+    from tests.support.grading_fixtures import write_config
     from tests.support.job_helpers import STUBS, make_submission
 
-    course = make_course(tmp_path / "course", template_gradebook(tmp_path_factory))
     make_submission(tmp_path / "subs", STUBS, name="ann")
     config = write_config(tmp_path / "release.toml")
     argv = ["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--course",

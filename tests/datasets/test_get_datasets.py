@@ -132,6 +132,14 @@ def assert_extracted(datasets, src):
         assert (dest / name).read_bytes() == (src / name).read_bytes(), name
 
 
+@pytest.fixture(params=["curl", "wget"])
+def downloader(request):
+    """Each downloader the script can use, skipped where it is not installed."""
+    if shutil.which(request.param) is None:
+        pytest.skip(f"{request.param} is not installed")
+    return request.param
+
+
 def closed_port():
     """A loopback port nobody listens on (just released by us)."""
     with socket.socket() as s:
@@ -160,10 +168,7 @@ def test_script_syntax_and_official_defaults():
         assert f"#   {hook}" in text, f"{hook} is not documented in the header"
 
 
-@pytest.mark.parametrize("downloader", ["curl", "wget"])
 def test_download_verify_extract_and_clean_up(served, kit, downloader):
-    if shutil.which(downloader) is None:
-        pytest.skip(f"{downloader} is not installed")
     proc = run(kit, served["url"], served["md5"], downloader=downloader)
     assert proc.returncode == 0, proc.stderr
     assert_extracted(kit, served["src"])
@@ -321,10 +326,7 @@ def test_mnist_defaults_are_the_official_files_and_checksums():
     assert "MNIST_FILES=(" + " ".join(MNIST_FILES.values()) in " ".join(text.split())
 
 
-@pytest.mark.parametrize("downloader", ["curl", "wget"])
 def test_mnist_download_verify_and_move_into_place(served_mnist, kit, downloader):
-    if shutil.which(downloader) is None:
-        pytest.skip(f"{downloader} is not installed")
     proc = run_mnist(kit, served_mnist["url"], served_mnist["md5s"], downloader=downloader)
     assert proc.returncode == 0, proc.stderr
     dest = kit / "mnist"

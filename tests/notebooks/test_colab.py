@@ -30,7 +30,7 @@ from nbclient import NotebookClient
 from autograder.authoring.release import build_release
 from autograder.config import load_config
 from autograder.grading.layouts import IDENTITY_FILE, recorded_id
-from tests.notebooks.test_notebooks import errors_of, text_of
+from tests.support.notebooks import errors_of, text_of
 
 CONFIG = load_config()
 #: The DRIVE_FOLDER of the README's and the notebooks' example: the release folder's name.

@@ -24,7 +24,7 @@ from autograder.grading.pipeline import grade_all
 from autograder.judging import plan as planning
 from solutions import checks, framework, layers
 from solutions.selfcheck.extra import EXTRA
-from tests.notebooks.test_notebooks import NB, builder, by_id, expected_points, load, nbgrader_cells
+from tests.support.notebooks import NB, builder, by_id, expected_points, load, nbgrader_cells
 from tests.support.paths import REPO
 
 TORCH_NAMES = re.compile(r"\b(torch|F|nn)\b")

@@ -26,3 +26,18 @@ def assert_backward_matches_numeric(forward, backward, inputs, names, tol=1e-7, 
     for i, (name, analytic) in enumerate(zip(names, grads, strict=True)):
         numeric = eval_numerical_gradient_array(lambda _: forward(*inputs)[0], inputs[i], dout)
         check_gradient(name, analytic, numeric, tol)
+
+
+def norm_inputs(rng, shape, scale, shift, param_shape):
+    """``(x, gamma, beta)`` for a normalization layer, drawn from ``rng`` in that order: x of
+    ``shape`` as ``scale * N(0, 1) + shift``, gamma and beta N(0, 1) of ``param_shape``."""
+    x = scale * rng.standard_normal(shape) + shift
+    return x, rng.standard_normal(param_shape), rng.standard_normal(param_shape)
+
+
+def assert_norm_backward_matches_numeric(forward, backward, x, gamma, beta, *params, tol=1e-6):
+    """A normalization layer's ``backward(dout, cache) -> (dx, dgamma, dbeta)`` against the
+    numerical gradients of ``forward(x, gamma, beta, *params)`` (``params``: its bn_param, or G
+    and gn_param, passed on as they are)."""
+    assert_backward_matches_numeric(forward, backward, [x, gamma, beta, *params],
+                                    ["dx", "dgamma", "dbeta"], tol)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from solutions.layers import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
-from tests.solutions.gradients import assert_backward_matches_numeric
+from tests.solutions.gradients import assert_norm_backward_matches_numeric, norm_inputs
 
 pytestmark = pytest.mark.batchnorm_forward
 
@@ -110,17 +110,9 @@ def test_float32_preserved():
 @pytest.mark.batchnorm_backward
 @pytest.mark.parametrize("shape", [(3, 1), (3, 4), (5, 7), (13, 2), (4, 5)])
 def test_backward_matches_numerical_gradients(shape):
-    rng = np.random.default_rng(sum(shape))
-    N, D = shape
-    x = 5 * rng.standard_normal(shape) + 12
-    gamma, beta = rng.standard_normal(D), rng.standard_normal(D)
-    assert_backward_matches_numeric(
-        batchnorm_forward,
-        batchnorm_backward,
-        [x, gamma, beta, {"mode": "train"}],
-        ["dx", "dgamma", "dbeta"],
-        tol=1e-6,
-    )
+    x, gamma, beta = norm_inputs(np.random.default_rng(sum(shape)), shape, 5, 12, shape[1])
+    assert_norm_backward_matches_numeric(batchnorm_forward, batchnorm_backward, x, gamma, beta,
+                                         {"mode": "train"})
 
 
 @pytest.mark.batchnorm_backward
@@ -139,15 +131,9 @@ def test_backward_single_example_is_zero_for_x():
 @pytest.mark.parametrize("shape", [(3, 3), (11, 6), (64, 16)])
 def test_alt_backward_matches_numeric_and_staged(shape):
     rng = np.random.default_rng(shape[0])
-    x = rng.standard_normal(shape) * 2 - 1
-    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
-    assert_backward_matches_numeric(
-        batchnorm_forward,
-        batchnorm_backward_alt,
-        [x, gamma, beta, {"mode": "train"}],
-        ["dx", "dgamma", "dbeta"],
-        tol=1e-6,
-    )
+    x, gamma, beta = norm_inputs(rng, shape, 2, -1, shape[1])
+    assert_norm_backward_matches_numeric(batchnorm_forward, batchnorm_backward_alt, x, gamma,
+                                         beta, {"mode": "train"})
     out, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
     dout = rng.standard_normal(out.shape)
     for staged, closed in zip(

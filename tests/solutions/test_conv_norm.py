@@ -9,7 +9,7 @@ from solutions.layers import (
     spatial_groupnorm_backward,
     spatial_groupnorm_forward,
 )
-from tests.solutions.gradients import assert_backward_matches_numeric
+from tests.solutions.gradients import assert_norm_backward_matches_numeric, norm_inputs
 
 
 def oracle_spatial_bn(x, gamma, beta, eps=1e-5):
@@ -57,16 +57,10 @@ def test_spatial_bn_forward_matches_definition_and_keeps_per_channel_stats():
 @pytest.mark.spatial_batchnorm
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 2, 3, 3), (3, 1, 2, 1)])
 def test_spatial_bn_backward_matches_numerical_gradients(shape):
-    rng = np.random.default_rng(shape[0] + shape[1])
-    x = 3 * rng.standard_normal(shape) + 2
-    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
-    assert_backward_matches_numeric(
-        spatial_batchnorm_forward,
-        spatial_batchnorm_backward,
-        [x, gamma, beta, {"mode": "train"}],
-        ["dx", "dgamma", "dbeta"],
-        tol=1e-6,
-    )
+    x, gamma, beta = norm_inputs(np.random.default_rng(shape[0] + shape[1]), shape, 3, 2,
+                                 shape[1])
+    assert_norm_backward_matches_numeric(spatial_batchnorm_forward, spatial_batchnorm_backward,
+                                         x, gamma, beta, {"mode": "train"})
 
 
 @pytest.mark.groupnorm
@@ -90,21 +84,13 @@ def test_groupnorm_rejects_groups_that_do_not_divide_channels():
 @pytest.mark.groupnorm
 @pytest.mark.parametrize("shape,G", [((2, 6, 4, 5), 2), ((1, 4, 3, 3), 4), ((3, 3, 2, 2), 1)])
 def test_groupnorm_backward_matches_numerical_gradients(shape, G):
-    rng = np.random.default_rng(G)
     C = shape[1]
-    x = 3 * rng.standard_normal(shape) + 1
-    gamma = rng.standard_normal((1, C, 1, 1))
-    beta = rng.standard_normal((1, C, 1, 1))
+    x, gamma, beta = norm_inputs(np.random.default_rng(G), shape, 3, 1, (1, C, 1, 1))
     out, cache = spatial_groupnorm_forward(x, gamma, beta, G, {})
     dx, dgamma, dbeta = spatial_groupnorm_backward(np.ones_like(out), cache)
     assert dgamma.shape == dbeta.shape == (1, C, 1, 1)
-    assert_backward_matches_numeric(
-        lambda x, gamma, beta: spatial_groupnorm_forward(x, gamma, beta, G, {}),
-        spatial_groupnorm_backward,
-        [x, gamma, beta],
-        ["dx", "dgamma", "dbeta"],
-        tol=1e-6,
-    )
+    assert_norm_backward_matches_numeric(spatial_groupnorm_forward, spatial_groupnorm_backward,
+                                         x, gamma, beta, G, {})
 
 
 @pytest.mark.groupnorm

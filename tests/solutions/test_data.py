@@ -29,18 +29,11 @@ from tests.support.paths import REPO
 pytestmark = pytest.mark.data
 
 KIT_ROOT = REPO
-CIFAR10_NAMES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
+#: b"label_names" of the real cifar-10-batches-py/batches.meta, as `pickle.load` gives it (the
+#: class list of https://www.cs.toronto.edu/~kriz/cifar.html, in label order).
+REAL_LABEL_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                    b"horse", b"ship", b"truck"]
+CIFAR10_NAMES = [name.decode("ascii") for name in REAL_LABEL_NAMES]
 
 
 def raw(path):
@@ -96,7 +89,7 @@ def test_files_use_the_real_cifar10_layout(synthetic):
     test = raw(root / "test_batch")
     assert test[b"data"].shape == (1000, 3072)
     meta = raw(root / "batches.meta")
-    assert meta[b"label_names"] == [n.encode() for n in CIFAR10_NAMES]
+    assert meta[b"label_names"] == REAL_LABEL_NAMES
     assert meta[b"num_vis"] == 3072
     assert meta[b"num_cases_per_batch"] == 1000
     assert meta[b"synthetic"] is True

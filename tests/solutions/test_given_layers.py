@@ -3,13 +3,8 @@
 import numpy as np
 import pytest
 
+from solutions import layer_utils
 from solutions.gradient_check import check_gradient, eval_numerical_gradient
-from solutions.layer_utils import (
-    affine_norm_relu_backward,
-    affine_norm_relu_forward,
-    affine_relu_backward,
-    affine_relu_forward,
-)
 from solutions.layers import (
     affine_backward,
     affine_forward,
@@ -41,7 +36,8 @@ def test_affine_and_relu_backward():
     x[np.abs(x) < 1e-3] = 0.5
     assert_backward_matches_numeric(relu_forward, lambda d, c: (relu_backward(d, c),), [x], ["dx"])
     assert_backward_matches_numeric(
-        affine_relu_forward, affine_relu_backward, [x, w[:6], b], ["dx", "dw", "db"], tol=1e-6
+        layer_utils.affine_relu_forward, layer_utils.affine_relu_backward, [x, w[:6], b],
+        ["dx", "dw", "db"], tol=1e-6
     )
 
 
@@ -86,10 +82,10 @@ def test_affine_norm_relu_backward(normalization):
     gamma, beta = rng.standard_normal(6), rng.standard_normal(6)
     param = {"mode": "train"}
     assert_backward_matches_numeric(
-        lambda x, w, b, gamma, beta: affine_norm_relu_forward(
+        lambda x, w, b, gamma, beta: layer_utils.affine_norm_relu_forward(
             x, w, b, gamma, beta, param, normalization
         ),
-        affine_norm_relu_backward,
+        layer_utils.affine_norm_relu_backward,
         [x, w, b, gamma, beta],
         ["dx", "dw", "db", "dgamma", "dbeta"],
         tol=1e-6,
@@ -98,4 +94,5 @@ def test_affine_norm_relu_backward(normalization):
 
 def test_affine_norm_relu_rejects_unknown_normalization():
     with pytest.raises(ValueError, match="groupnorm"):
-        affine_norm_relu_forward(np.ones((2, 2)), np.ones((2, 2)), 0, 1, 0, {}, "groupnorm")
+        layer_utils.affine_norm_relu_forward(np.ones((2, 2)), np.ones((2, 2)), 0, 1, 0, {},
+                                             "groupnorm")

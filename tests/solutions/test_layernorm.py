@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from solutions.layers import layernorm_backward, layernorm_forward
-from tests.solutions.gradients import assert_backward_matches_numeric
+from tests.solutions.gradients import assert_norm_backward_matches_numeric, norm_inputs
 
 pytestmark = pytest.mark.layernorm_forward
 
@@ -70,13 +70,5 @@ def test_float32_preserved():
 @pytest.mark.layernorm_backward
 @pytest.mark.parametrize("shape", [(1, 3), (2, 1), (4, 5), (7, 13)])
 def test_backward_matches_numerical_gradients(shape):
-    rng = np.random.default_rng(shape[1])
-    x = 4 * rng.standard_normal(shape) - 3
-    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
-    assert_backward_matches_numeric(
-        layernorm_forward,
-        layernorm_backward,
-        [x, gamma, beta, {}],
-        ["dx", "dgamma", "dbeta"],
-        tol=1e-6,
-    )
+    x, gamma, beta = norm_inputs(np.random.default_rng(shape[1]), shape, 4, -3, shape[1])
+    assert_norm_backward_matches_numeric(layernorm_forward, layernorm_backward, x, gamma, beta, {})

@@ -117,21 +117,23 @@ def test_dense_without_an_input_size_takes_it_from_the_first_batch():
     assert_layer_gradients(layer, x)
 
 
-@pytest.mark.parametrize("activation", [None, "relu"])
-def test_batchnorm_gradients_with_fused_activation(activation):
-    rng = np.random.default_rng(2)
-    layer = BatchNorm(6, activation=activation)
-    set_norm_params(layer, rng)
-    assert_layer_gradients(layer, features(rng, 7, 6), seed=3)
+#: layer -> (seed of its data, batch size, the (mode, seed of dout) of each gradient check).
+#: LayerNorm is checked in test mode too: it normalizes each example the same way in both.
+NORM_GRADIENT_CHECKS = {
+    BatchNorm: (2, 7, [("train", 3)]),
+    LayerNorm: (4, 5, [("train", 5), ("test", 6)]),
+}
 
 
 @pytest.mark.parametrize("activation", [None, "relu"])
-def test_layernorm_gradients_with_fused_activation(activation):
-    rng = np.random.default_rng(4)
-    layer = LayerNorm(6, activation=activation)
+@pytest.mark.parametrize("layer_class", NORM_GRADIENT_CHECKS, ids=lambda c: c.__name__)
+def test_norm_layer_gradients_with_fused_activation(layer_class, activation):
+    seed, n, checks = NORM_GRADIENT_CHECKS[layer_class]
+    rng = np.random.default_rng(seed)
+    layer = layer_class(6, activation=activation)
     set_norm_params(layer, rng)
-    assert_layer_gradients(layer, features(rng, 5, 6), seed=5)
-    assert_layer_gradients(layer, features(rng, 5, 6), seed=6, mode="test")  # same as train
+    for mode, dout_seed in checks:
+        assert_layer_gradients(layer, features(rng, n, 6), seed=dout_seed, mode=mode)
 
 
 def test_batchnorm_forward_against_the_formula_in_both_modes():

@@ -1,9 +1,10 @@
 """A small course and a set of submissions for the grade-loop tests (scheduler, resume).
 
-The course is made with nbgrader's Gradebook API (as in test_recorder), not by a release: the
-grade loop only needs the gradebook's cells and the released notebook. The configuration grades
-three tasks with a fixed seed, so every run gives bit-identical grades and the sandboxed jobs
-take well under a second.
+The course is made with nbgrader's Gradebook API, not by a release: the grade loop only needs the
+gradebook's cells and the released notebook. The configuration grades three tasks with a fixed
+seed, so every run gives bit-identical grades and the sandboxed jobs take well under a second.
+The fixtures made with these builders (the session's template gradebook, a course per test) are
+in tests/autograder/conftest.py.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 
 from autograder.authoring.course import Course, open_gradebook
 from autograder.config import REPO_ROOT, load_config
-from tests.autograder.grading.test_intake import NB, answered, released_notebook, stripped
 from tests.support.job_helpers import MISTAKE_PATCHES, SOLUTIONS, STUBS, make_submission
+from tests.support.released_notebook import NB, answered, released_notebook, stripped
 
 ASSIGNMENT = "normalization"
 NOTEBOOK = NB.removesuffix(".ipynb")
@@ -53,16 +54,6 @@ def make_gradebook(path: Path) -> Path:
             gb.add_solution_cell(question, NOTEBOOK, ASSIGNMENT)
     finally:
         gb.close()
-    return path
-
-
-def template_gradebook(tmp_path_factory) -> Path:
-    """`make_gradebook` once per test session (shared by the test modules that need it)."""
-    path = tmp_path_factory.getbasetemp() / "grade-loop-template" / "gradebook.db"
-    if not path.is_file():
-        path.parent.mkdir(exist_ok=True)
-        make_gradebook(path.with_name("partial.db"))
-        path.with_name("partial.db").replace(path)
     return path
 
 

@@ -24,81 +24,16 @@ from autograder.grading.intake import (
     prepare,
 )
 from autograder.grading.notebooks import match_cells, read_notebook, restore_notebook
+from tests.support.released_notebook import (
+    NB,
+    answered,
+    markdown_cell,
+    released_notebook,
+    stripped,
+    write_submission,
+)
 
-NB = "BatchNormalization.ipynb"
 MAX_NOTEBOOK_BYTES = IntakeLimits().max_file_bytes
-PLACEHOLDER = "**Your answer:**\n\nYOUR ANSWER HERE"
-
-
-def _meta(grade_id, *, grade, solution, locked, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
-def _md(source, metadata=None, cell_id=None):
-    return {"cell_type": "markdown", "id": cell_id or f"m{abs(hash(source)) % 10**8}",
-            "metadata": metadata or {}, "source": source}
-
-
-def _code(source, metadata=None, cell_id=None):
-    return {"cell_type": "code", "id": cell_id or f"c{abs(hash(source)) % 10**8}",
-            "metadata": metadata or {}, "source": source, "outputs": [], "execution_count": None}
-
-
-def released_notebook() -> dict:
-    """A small notebook shaped like the released BatchNormalization.ipynb."""
-    cells = [
-        _md("# Batch normalization"),
-        _code("from assignment.checks import check_batchnorm_forward"),
-        _md("## The forward pass\n\nImplement `batchnorm_forward`."),
-        _code("check_batchnorm_forward()"),
-        _code("# Autograded test: batchnorm_forward (3 points).\nreport = check()",
-              _meta("batchnorm_forward", grade=True, solution=False, locked=True, points=3)),
-        _md("### Inline question 1\n\nWhat does the weight-scale experiment show?"),
-        _md(PLACEHOLDER, _meta("inline_question_1", grade=True, solution=True, locked=False,
-                               points=2)),
-        _md("## Layer normalization"),
-        _md("### Inline question 2\n\nWhen is layer normalization a bad idea?"),
-        _md(PLACEHOLDER, _meta("inline_question_2", grade=True, solution=True, locked=False,
-                               points=2)),
-        _code("print('done')"),
-    ]
-    for index, cell in enumerate(cells):
-        cell["id"] = f"cell{index}"
-    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-
-
-def answered(nb: dict, answers: dict[str, str]) -> dict:
-    nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell["source"] = f"**Your answer:**\n\n{answers[grade_id]}"
-    return nb
-
-
-def stripped(nb: dict) -> dict:
-    nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        cell["metadata"].pop("nbgrader", None)
-        cell["metadata"].pop("deletable", None)
-    return nb
-
-
-def write_submission(folder: Path, nb: dict | str | None, package: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    if package:
-        (folder / "assignment").mkdir(exist_ok=True)
-        (folder / "assignment" / "__init__.py").write_text("")
-        (folder / "assignment" / "layers.py").write_text("def batchnorm_forward():\n    pass\n")
-    if isinstance(nb, dict):
-        (folder / NB).write_text(json.dumps(nb))
-    elif isinstance(nb, str):
-        (folder / NB).write_text(nb)
-    return folder
 
 
 def zip_folder(folder: Path, zip_path: Path, prefix: str = "") -> Path:
@@ -376,7 +311,7 @@ def test_renamed_copy_of_the_notebook_is_used_with_a_note(tmp_path):
 def test_stripped_metadata_is_detected_and_answers_matched_by_position(tmp_path):
     release = released_notebook()
     nb = stripped(answered(release, {"inline_question_1": "Scale.", "inline_question_2": "CNN."}))
-    nb["cells"].insert(7, _md("my own notes"))  # an extra cell between the questions
+    nb["cells"].insert(7, markdown_cell("my own notes"))  # an extra cell between the questions
     nb["cells"][3]["source"] = "check_batchnorm_forward(verbose=True)"  # an edited cell
     path = tmp_path / NB
     path.write_text(json.dumps(nb))

@@ -31,15 +31,9 @@ from tests.support.grading_fixtures import (
     journal_lines,
     make_course,
     make_submissions,
-    template_gradebook,
     write_config,
 )
 from tests.support.job_helpers import SOLUTIONS, STUBS, make_submission
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return template_gradebook(tmp_path_factory)
 
 
 @pytest.fixture
@@ -107,10 +101,10 @@ CRASH_POINTS = {
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
-def test_a_crash_mid_student_is_graded_again_and_nobody_twice(tmp_path, template, config,
+def test_a_crash_mid_student_is_graded_again_and_nobody_twice(tmp_path, course, config,
+                                                              template_gradebook,
                                                               monkeypatch, point):
     subs = few_submissions(tmp_path / "subs")
-    course = make_course(tmp_path / "course", template)
     out = tmp_path / "out"
     method, when = CRASH_POINTS[point]
     original = getattr(recorder.Recorder, method)
@@ -138,12 +132,12 @@ def test_a_crash_mid_student_is_graded_again_and_nobody_twice(tmp_path, template
     assert stats["skipped"] == 2 and failures == []
     assert_complete(out, course, ["ann", "ben", "cat", "dan"])
     fresh_rows, _, _, _ = run(subs, tmp_path / "fresh", config,
-                              make_course(tmp_path / "fresh-course", template))
+                              make_course(tmp_path / "fresh-course", template_gradebook))
     assert [(r.student, r.scores) for r in rows] == [(r.student, r.scores) for r in fresh_rows]
 
 
 @pytest.mark.slow
-def test_sigkill_mid_batch_then_rerun_grades_everyone_exactly_once(tmp_path, template, config):
+def test_sigkill_mid_batch_then_rerun_grades_everyone_exactly_once(tmp_path, course, config):
     """The real thing: `python -m autograder grade` with sandboxed jobs, SIGKILLed as soon as
     the first student is committed, then run again."""
     subs = tmp_path / "subs"
@@ -152,7 +146,6 @@ def test_sigkill_mid_batch_then_rerun_grades_everyone_exactly_once(tmp_path, tem
     make_submission(subs, STUBS, name="stubs")
     made = make_submissions(tmp_path / "more")
     os.rename(made["mistake"], subs / "mistake")
-    course = make_course(tmp_path / "course", template)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
                "--course", str(course.root), "--config", str(config.path), "--no-progress"]
@@ -201,10 +194,9 @@ def test_sigkill_mid_batch_then_rerun_grades_everyone_exactly_once(tmp_path, tem
 # ------------------------------------------------------------------------------------------------
 
 
-def test_unchanged_are_skipped_changed_are_graded_again_force_grades_all(tmp_path, template,
+def test_unchanged_are_skipped_changed_are_graded_again_force_grades_all(tmp_path, course,
                                                                           config):
     subs = few_submissions(tmp_path / "subs")
-    course = make_course(tmp_path / "course", template)
     out = tmp_path / "out"
     first, _, grader, _ = run(subs, out, config, course)
     assert grader.graded == ["ann", "ben", "cat", "dan"]
@@ -236,9 +228,8 @@ def test_unchanged_are_skipped_changed_are_graded_again_force_grades_all(tmp_pat
     assert grader.graded == ["ann", "ben", "cat", "dan"]  # another configuration
 
 
-def test_a_failed_job_is_retried_by_the_next_run(tmp_path, template, config):
+def test_a_failed_job_is_retried_by_the_next_run(tmp_path, course, config):
     subs = few_submissions(tmp_path / "subs", ("ann", "ben"))
-    course = make_course(tmp_path / "course", template)
     out = tmp_path / "out"
 
     def flaky(student, workdir, config):
@@ -262,9 +253,8 @@ def _grade_cli(subs, out, course, config, *extra):
                      "--config", str(config.path), "--no-progress", *extra])
 
 
-def test_corrupt_gradebook_exits_non_zero_and_writes_nothing(tmp_path, template, config, capsys):
+def test_corrupt_gradebook_exits_non_zero_and_writes_nothing(tmp_path, course, config, capsys):
     subs = few_submissions(tmp_path / "subs", ("ann",))
-    course = make_course(tmp_path / "course", template)
     db = course.root / "gradebook.db"
     db.write_bytes(b"SQLite format 3\x00" + b"\x13garbage" * 400)
     before = db.read_bytes()
@@ -278,11 +268,12 @@ def test_corrupt_gradebook_exits_non_zero_and_writes_nothing(tmp_path, template,
 
 
 @pytest.mark.parametrize("lock", ["IMMEDIATE", "EXCLUSIVE"])  # writes blocked / reads too
-def test_locked_gradebook_waits_for_the_busy_timeout_then_a_clear_error(tmp_path, template,
+def test_locked_gradebook_waits_for_the_busy_timeout_then_a_clear_error(tmp_path,
+                                                                         template_gradebook,
                                                                          config, capsys, lock):
     subs = few_submissions(tmp_path / "subs", ("ann",))
     db = tmp_path / "course" / "gradebook.db"
-    course = make_course(tmp_path / "course", template, f"sqlite:///{db}?timeout=1")
+    course = make_course(tmp_path / "course", template_gradebook, f"sqlite:///{db}?timeout=1")
     holder = sqlite3.connect(db)
     holder.execute(f"BEGIN {lock}")
     started = time.monotonic()
@@ -305,9 +296,8 @@ def test_locked_gradebook_waits_for_the_busy_timeout_then_a_clear_error(tmp_path
     assert not journal.exists() or '"commit"' not in journal.read_text()
 
 
-def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, template, config, capsys):
+def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, course, config, capsys):
     subs = few_submissions(tmp_path / "subs", ("ann",))
-    course = make_course(tmp_path / "course", template)
     holder = Journal(tmp_path / "out")
     try:
         code = _grade_cli(subs, tmp_path / "out", course, config)

@@ -30,19 +30,17 @@ from tests.support.grading_fixtures import (
     gradebook_scores,
     make_course,
     make_submissions,
-    template_gradebook,
     write_config,
 )
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, template_gradebook):
     base = tmp_path_factory.mktemp("sched")
-    template = template_gradebook(tmp_path_factory)
     config = load_config(write_config(base / "release.toml"))
     subs = base / "subs"
     make_submissions(subs)
-    return base, template, config, subs
+    return base, template_gradebook, config, subs
 
 
 def grade(setup, name, **options):
@@ -106,15 +104,14 @@ def test_dask_local_cluster_gives_exactly_the_serial_grades(setup, serial):
     assert gradebook_scores(course) == gradebook_scores(serial[0])
 
 
-def test_a_hanging_and_a_dying_job_cost_only_themselves(setup, tmp_path):
+def test_a_hanging_and_a_dying_job_cost_only_themselves(setup, tmp_path, course):
     """Stand-in jobs (no sandbox): the others finish on the other worker meanwhile."""
-    base, template, config, _ = setup
+    config = setup[2]
     subs = tmp_path / "subs"
     students = ["a1", "a2", "hang", "a3", "dies", "a4", "a5"]
     for student in students:
         (subs / student / "assignment").mkdir(parents=True)
         (subs / student / "assignment" / "layers.py").write_text("x = 1\n")
-    course = make_course(tmp_path / "course", template)
     started = time.monotonic()
     rows, failures = pipeline.grade_all(subs, tmp_path / "out", config, course, progress=False,
                                         echo=lambda *a: None, workers=2, job_timeout=3,
@@ -134,13 +131,10 @@ def test_a_hanging_and_a_dying_job_cost_only_themselves(setup, tmp_path):
     assert len(workers) >= 2  # both workers (and the replacements) took jobs
 
 
-def test_grade_refuses_a_worker_count_below_one(setup, tmp_path):
-    base, template, config, subs = setup
-    course = make_course(tmp_path / "course", template)
+def test_grade_refuses_a_worker_count_below_one(setup):
     with pytest.raises(SchedulerError, match="at least 1"):
         ProcessBackend(0)
-    assert pipeline.make_backend(config, workers=1).name == "serial"
-    del course
+    assert pipeline.make_backend(setup[2], workers=1).name == "serial"
 
 
 def test_payload_round_trip_and_the_job_on_it(setup, tmp_path):
@@ -198,10 +192,9 @@ def test_dask_scheduler_that_does_not_answer_is_a_clear_error():
     assert time.monotonic() - started < 15
 
 
-def test_a_backend_that_cannot_start_leaves_the_output_folder_untouched(setup, tmp_path,
+def test_a_backend_that_cannot_start_leaves_the_output_folder_untouched(setup, tmp_path, course,
                                                                         monkeypatch):
     base, template, config, subs = setup
-    course = make_course(tmp_path / "course", template)
 
     def unreachable(*args, **kwargs):
         raise SchedulerError("cannot reach the Dask scheduler at tcp://nowhere:8786")

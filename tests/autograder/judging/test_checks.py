@@ -338,36 +338,35 @@ def without_gamma(cls):
     cls.__init__ = __init__
 
 
-def regularizing_gamma(cls):
-    base_loss = cls.loss
+def changing_grads(name, prefix, change):
+    """A patch (called ``name``) whose loss returns ``change(model, key, grad)`` in place of each
+    gradient whose key starts with ``prefix``."""
 
-    def loss(self, X, y=None):
-        result = base_loss(self, X, y)
-        if y is None:
-            return result
-        value, grads = result
-        for name in grads:
-            if name.startswith("gamma"):
-                grads[name] = grads[name] + self.reg * self.params[name] + 0.05
-        return value, grads
+    def patch(cls):
+        base_loss = cls.loss
 
-    cls.loss = loss
+        def loss(self, X, y=None):
+            result = base_loss(self, X, y)
+            if y is None:
+                return result
+            value, grads = result
+            for key in grads:
+                if key.startswith(prefix):
+                    grads[key] = change(self, key, grads[key])
+            return value, grads
+
+        cls.loss = loss
+
+    patch.__name__ = name
+    return patch
 
 
-def forgetting_reg_on_weights(cls):
-    base_loss = cls.loss
-
-    def loss(self, X, y=None):
-        result = base_loss(self, X, y)
-        if y is None:
-            return result
-        value, grads = result
-        for name in grads:
-            if name.startswith("W"):
-                grads[name] = grads[name] - self.reg * self.params[name]
-        return value, grads
-
-    cls.loss = loss
+regularizing_gamma = changing_grads(
+    "regularizing_gamma", "gamma",
+    lambda model, key, grad: grad + model.reg * model.params[key] + 0.05)
+forgetting_reg_on_weights = changing_grads(
+    "forgetting_reg_on_weights", "W",
+    lambda model, key, grad: grad - model.reg * model.params[key])
 
 
 def stub_loss(cls):

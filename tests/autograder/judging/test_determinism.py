@@ -17,16 +17,15 @@ from pathlib import Path
 import pytest
 
 from autograder.config import REPO_ROOT
-from tests.autograder.grading.test_intake import answered, released_notebook
 from tests.autograder.judging.fairness.independent import build_submission
 from tests.support.grading_fixtures import (
     NB,
     TASKS,
     csv_rows,
     make_course,
-    template_gradebook,
     write_config,
 )
+from tests.support.released_notebook import answered, released_notebook
 
 #: variant name -> bug (None: the clean build); bugs in a forward, a backward and layer norm
 VARIANTS = {"clean": None, "ddof1": "unbiased_variance", "dx_sign": "backward_dx_sign",
@@ -37,15 +36,14 @@ FILES = ("feedback.html", "results.json")
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, template_gradebook):
     base = tmp_path_factory.mktemp("determinism")
-    template = template_gradebook(tmp_path_factory)
     config = write_config(base / "release.toml", tasks=GRADED, seed=None)
     subs = base / "subs"
     notebook = json.dumps(answered(released_notebook(), {"inline_question_1": "Because."}))
     for name, bug in VARIANTS.items():
         (build_submission(subs / name, bug) / NB).write_text(notebook)
-    return base, template, config, subs
+    return base, template_gradebook, config, subs
 
 
 def grade_cli(setup, run: str, *options: str) -> Path:

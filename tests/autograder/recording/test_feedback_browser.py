@@ -14,7 +14,6 @@ from autograder.config import load_config
 from autograder.judging.plan import select_checks
 from autograder.recording.feedback import feedback_html
 from tests.autograder.recording.feedback_samples import graded
-from tests.conftest import VIEWPORT
 
 #: Height of the single-bug page (`make demo`'s classic_mistake: the unbiased variance in
 #: batchnorm_forward) BEFORE the rework: 8887 px. Measured on commit ddef66f (the grader then
@@ -46,7 +45,7 @@ def _render(page, path, shot):
     page.goto(path.as_uri())
     height = page.evaluate("document.documentElement.scrollHeight")
     page.screenshot(path=str(shot), full_page=True)
-    print(f"\n{path.name}: {height} px tall at {VIEWPORT['width']} px wide "
+    print(f"\n{path.name}: {height} px tall at {page.viewport_size['width']} px wide "
           f"(before: {BEFORE_HEIGHT.get(path.stem, '-')} px); screenshot: {shot}")
     return height
 
@@ -57,7 +56,7 @@ def _fix_first_on_top(page):
     assert box.count() == 1
     assert box.is_visible()
     top = box.bounding_box()
-    assert top["y"] + min(top["height"], 150) <= VIEWPORT["height"], top
+    assert top["y"] + min(top["height"], 150) <= page.viewport_size["height"], top
     order = page.evaluate("""() => [...document.body.children]
         .filter(e => e.offsetHeight > 0).map(e => e.id || e.className || e.tagName)""")
     assert order.index("fix-first") == order.index("total") + 1, order

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 
 import nbformat
@@ -21,32 +20,10 @@ from autograder.grading.intake import prepare
 from autograder.recording.feedback import feedback_html, results_json
 from autograder.recording.recorder import Recorder, RecorderError
 from autograder.results import CheckResult, SubmissionResult
-from tests.autograder.grading.test_intake import NB, answered, released_notebook, write_submission
+from tests.support.released_notebook import NB, answered, released_notebook, write_submission
 
 CONFIG = GradingConfig(assignment="normalization", notebooks=(NB,))
 NOTEBOOK = NB.removesuffix(".ipynb")
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    """A gradebook holding the released notebook's cells, as generate_assignment stores them.
-
-    Made once per test session (shared with the grade-loop tests) and copied by `course`:
-    nbgrader takes several seconds to create a gradebook (it runs `alembic` in a subprocess).
-    """
-    from tests.support.grading_fixtures import template_gradebook
-
-    return template_gradebook(tmp_path_factory)
-
-
-@pytest.fixture
-def course(tmp_path, template_db):
-    """A course folder with the template gradebook and the released notebook."""
-    course = Course.at(tmp_path / "course", "normalization")
-    course.release_dir.mkdir(parents=True)
-    shutil.copyfile(template_db, course.root / "gradebook.db")
-    (course.release_dir / NB).write_text(json.dumps(released_notebook()))
-    return course
 
 
 def make_recorder(tmp_path, course) -> Recorder:

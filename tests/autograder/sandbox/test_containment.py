@@ -211,8 +211,9 @@ V1_PIDS = [p for _r, p, t, o in cgroups.mountinfo() if t == "cgroup" and "pids" 
 def test_a_v1_controller_that_refuses_costs_only_its_own_cap():
     """pids mounted read-only (in a mount namespace of the test's own): the jobs keep their
     memory cgroup, and the report names the one that is missing and why."""
-    script = ("from autograder.sandbox import containment\n"
-              "from tests.autograder.sandbox.test_containment import SMALL\n"
+    script = ("from autograder.config import Limits\n"
+              "from autograder.sandbox import containment\n"
+              f"SMALL = {SMALL!r}\n"
               "print(*containment.report(SMALL), sep='\\n')\n"
               "with containment.Job(SMALL) as job:\n    print('dirs', *sorted(job.cgroup.dirs))\n")
     proc = subprocess.run(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import textwrap
 import time
@@ -292,6 +293,20 @@ def big_job(tmp_path_factory):
     return outcomes, time.monotonic() - t0
 
 
+def outcome(outcomes, cid, status, message=None, *, starts=None, contains=None) -> ProbeOutcome:
+    """``outcomes[cid]``, once its status is ``status`` and its message is ``message`` (or
+    starts with ``starts``, or contains ``contains``); a failure shows the whole outcome."""
+    found = outcomes[cid]
+    assert found.status == status, (cid, found)
+    if message is not None:
+        assert found.message == message, (cid, found)
+    if starts is not None:
+        assert found.message.startswith(starts), (cid, found)
+    if contains is not None:
+        assert contains in found.message, (cid, found)
+    return found
+
+
 def test_outcomes_come_back_for_every_call_in_order(big_job):
     outcomes, seconds = big_job
     assert list(outcomes) == [cid for cid, _, _ in BIG_JOB]
@@ -302,38 +317,26 @@ def test_outcomes_come_back_for_every_call_in_order(big_job):
 
 def test_a_normal_call_returns_its_arrays(big_job):
     outcomes, _ = big_job
-    ok = outcomes["ok"]
-    assert ok.status == "ok", ok.message
-    np.testing.assert_array_equal(ok.arrays["out"], [4.0, 6.0])
-    two = outcomes["two"]
-    assert two.status == "ok"
+    np.testing.assert_array_equal(outcome(outcomes, "ok", "ok").arrays["out"], [4.0, 6.0])
+    two = outcome(outcomes, "two", "ok")
     np.testing.assert_allclose(two.arrays["out"], X - X.mean(axis=0))
     np.testing.assert_allclose(two.arrays["mean"], X.mean(axis=0))
     assert two.arrays["out"].dtype == np.float64
 
 
 def test_a_probe_error_message_is_passed_on_as_written(big_job):
-    outcome = big_job[0]["probe_error"]
-    assert outcome.status == "error"
-    assert outcome.message == "forward should return a tuple (out, cache)"
+    outcome(big_job[0], "probe_error", "error", "forward should return a tuple (out, cache)")
 
 
 def test_an_exception_is_an_error_with_its_message(big_job):
     outcomes, _ = big_job
-    value = outcomes["value"]
-    assert value.status == "error"
-    assert value.message == "ValueError: bad shape (2, 3)"
-    assert value.arrays == {}
-    notimpl = outcomes["notimpl"]
-    assert notimpl.status == "error"
-    assert notimpl.message == ("NotImplementedError: batchnorm_forward: implement the "
-                               "training-mode forward pass")
+    assert outcome(outcomes, "value", "error", "ValueError: bad shape (2, 3)").arrays == {}
+    outcome(outcomes, "notimpl", "error",
+            "NotImplementedError: batchnorm_forward: implement the training-mode forward pass")
 
 
 def test_the_traceback_shows_only_student_frames_without_grader_paths(big_job):
-    deep = big_job[0]["deep"]
-    assert deep.status == "error"
-    assert deep.message.startswith("ValueError: cannot reshape array of size 6")
+    deep = outcome(big_job[0], "deep", "error", starts="ValueError: cannot reshape array of size 6")
     assert "assignment/mod.py" in deep.traceback
     assert "in _inner" in deep.traceback and "in deep_error" in deep.traceback
     for secret in ("normlab-job", "/tmp", "child.py", "probes.py"):
@@ -343,107 +346,100 @@ def test_the_traceback_shows_only_student_frames_without_grader_paths(big_job):
 
 def test_sys_exit_in_a_function_is_reported_and_the_run_goes_on(big_job):
     outcomes, _ = big_job
-    assert outcomes["sysexit"].status == "error"
-    assert outcomes["sysexit"].message == "the code called sys.exit(0)"
-    assert outcomes["systemexit"].status == "error"
-    assert outcomes["systemexit"].message == "the code called sys.exit(3)"
-    assert outcomes["list"].status == "ok"  # the next call still ran in the same child
+    outcome(outcomes, "sysexit", "error", "the code called sys.exit(0)")
+    outcome(outcomes, "systemexit", "error", "the code called sys.exit(3)")
+    outcome(outcomes, "list", "ok")  # the next call still ran in the same child
 
 
 def test_os_exit_crashes_only_its_call(big_job):
-    outcomes, _ = big_job
-    crash = outcomes["hardexit"]
-    assert crash.status == "crashed"
-    assert "exited with status 0" in crash.message and "os._exit()" in crash.message
+    crash = outcome(big_job[0], "hardexit", "crashed", contains="exited with status 0")
+    assert "os._exit()" in crash.message
     assert "/tmp" not in crash.message
 
 
 def test_an_endless_loop_times_out_and_the_next_call_still_runs(big_job):
     outcomes, _ = big_job
-    forever = outcomes["forever"]
-    assert forever.status == "timeout"
-    assert forever.message.startswith("stopped after the 3 s time limit")
-    assert outcomes["after_forever"].status == "ok"
-    ignoring = outcomes["ignoring"]
-    assert ignoring.status == "timeout"
-    assert ignoring.message.startswith("stopped after the 3 s time limit")
-    assert outcomes["after_ignoring"].status == "ok"
+    for loop, after in (("forever", "after_forever"), ("ignoring", "after_ignoring")):
+        outcome(outcomes, loop, "timeout", starts="stopped after the 3 s time limit")
+        outcome(outcomes, after, "ok")
 
 
 def test_a_segfault_crashes_only_its_call(big_job):
-    outcomes, _ = big_job
-    assert outcomes["segv"].status == "crashed"
-    assert "SIGSEGV" in outcomes["segv"].message
+    outcome(big_job[0], "segv", "crashed", contains="SIGSEGV")
 
 
 def test_a_huge_allocation_is_a_memory_error_and_the_next_call_is_fine(big_job):
     outcomes, _ = big_job
-    alloc = outcomes["bigalloc"]
-    assert alloc.status == "error"
-    assert alloc.message.startswith("MemoryError")
-    assert outcomes["after_alloc"].status == "ok"
-    np.testing.assert_array_equal(outcomes["after_alloc"].arrays["out"], 2 * X)
+    outcome(outcomes, "bigalloc", "error", starts="MemoryError")
+    np.testing.assert_array_equal(outcome(outcomes, "after_alloc", "ok").arrays["out"], 2 * X)
 
 
 def test_returned_values_are_checked(big_job):
     outcomes, _ = big_job
     # a list of numbers is converted to an array (values are what is graded)
-    assert outcomes["list"].status == "ok"
-    np.testing.assert_array_equal(outcomes["list"].arrays["out"], [1.0, 2.0, 3.0])
-    ragged = outcomes["ragged"]
-    assert ragged.status == "bad-output"
-    assert ragged.message.startswith("output 'out' is list and cannot be turned into")
-    assert outcomes["object"].status == "bad-output"
-    assert outcomes["object"].message == ("output 'out' is an array of dtype object, "
-                                          "expected numbers")
-    assert outcomes["none"].message == "output 'out' is None, expected a numpy array"
-    assert outcomes["str"].message == "output 'out' is str, expected a numpy array"
-    raw = outcomes["raw_list"]
-    assert raw.status == "bad-output"
-    assert raw.message == "the probe returned list, expected a dict of arrays"
+    np.testing.assert_array_equal(outcome(outcomes, "list", "ok").arrays["out"], [1.0, 2.0, 3.0])
+    outcome(outcomes, "ragged", "bad-output",
+            starts="output 'out' is list and cannot be turned into")
+    outcome(outcomes, "object", "bad-output",
+            "output 'out' is an array of dtype object, expected numbers")
+    outcome(outcomes, "none", "bad-output", "output 'out' is None, expected a numpy array")
+    outcome(outcomes, "str", "bad-output", "output 'out' is str, expected a numpy array")
+    outcome(outcomes, "raw_list", "bad-output",
+            "the probe returned list, expected a dict of arrays")
 
 
 def test_keyboard_interrupt_and_oversized_outputs_are_reported(big_job):
     outcomes, _ = big_job
-    assert outcomes["kbint"].status == "error"
-    assert outcomes["kbint"].message.startswith("KeyboardInterrupt")
-    huge = outcomes["huge"]
-    assert huge.status == "bad-output"
-    assert huge.message == "the outputs take 80 MiB, more than the 64 MiB limit"
+    outcome(outcomes, "kbint", "error", starts="KeyboardInterrupt")
+    outcome(outcomes, "huge", "bad-output", "the outputs take 80 MiB, more than the 64 MiB limit")
+
+
+@pytest.fixture
+def sigint_ignored():
+    """SIGINT ignored in this process during the test, as in a grader started in the background
+    of a script (``grade ... &`` without job control ignores SIGINT and SIGQUIT) or in a
+    ``--workers`` process (autograder/grading/workers.py). Fork and exec pass that on to the
+    sandboxed child."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.xfail(strict=True, reason="child.py keeps the SIG_IGN it inherits for SIGINT, so "
+                   "the call returns None (bad-output); the fix: child.py's main() resets SIGINT "
+                   "to signal.default_int_handler before any student code runs")
+def test_a_keyboard_interrupt_is_reported_even_when_the_grader_ignores_sigint(tmp_path,
+                                                                              sigint_ignored):
+    package_dir = make_package(tmp_path, mod=MOD)
+    outcomes = run_probes(package_dir, [ProbeCall("kbint", "keyboard_interrupt", {"x": X})],
+                          LIMITS, probes_file=PROBES)
+    outcome(outcomes, "kbint", "error", starts="KeyboardInterrupt")
 
 
 def test_a_print_flood_and_closed_descriptors_break_nothing(big_job):
     outcomes, _ = big_job
-    assert outcomes["flood"].status == "ok"
-    np.testing.assert_array_equal(outcomes["flood"].arrays["out"], 2 * X)
-    assert outcomes["kill_pipes"].status == "ok"
-    np.testing.assert_array_equal(outcomes["kill_pipes"].arrays["out"], X + 1)
+    np.testing.assert_array_equal(outcome(outcomes, "flood", "ok").arrays["out"], 2 * X)
+    np.testing.assert_array_equal(outcome(outcomes, "kill_pipes", "ok").arrays["out"], X + 1)
 
 
 def test_a_syntax_error_fails_only_the_probes_of_that_module(big_job):
     outcomes, _ = big_job
-    syntax = outcomes["syntax"]
-    assert syntax.status == "error"
-    assert syntax.message.startswith("SyntaxError")
+    syntax = outcome(outcomes, "syntax", "error", starts="SyntaxError")
     assert "other.py" in syntax.traceback and "/tmp" not in syntax.traceback
-    assert outcomes["after_syntax"].status == "ok"
+    outcome(outcomes, "after_syntax", "ok")
 
 
 def test_forged_results_do_not_turn_a_failing_call_into_a_pass(big_job):
     outcomes, _ = big_job
-    assert outcomes["forge"].status == "ok"
-    forged = outcomes["forged"]
-    assert forged.status == "error"
-    assert forged.message == "ValueError: bad shape (2, 3)"
+    outcome(outcomes, "forge", "ok")
+    outcome(outcomes, "forged", "error", "ValueError: bad shape (2, 3)")
 
 
 def test_a_symlink_to_a_grader_file_is_not_followed(big_job):
     outcomes, _ = big_job
-    symlink = outcomes["symlink"]
-    assert symlink.status == "bad-output"
+    symlink = outcome(outcomes, "symlink", "bad-output", contains="could not be read back")
     assert symlink.arrays == {}
-    assert "could not be read back" in symlink.message
-    assert outcomes["last"].status == "ok"
+    outcome(outcomes, "last", "ok")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -458,13 +454,11 @@ def test_an_import_time_loop_costs_the_time_limit_once(tmp_path):
     t0 = time.monotonic()
     outcomes = run_probes(package_dir, calls, LIMITS, probes_file=PROBES)
     assert time.monotonic() - t0 < LIMITS.wall_seconds + 3
-    assert outcomes["slow1"].status == "timeout"
-    assert outcomes["slow1"].message == ("importing assignment.slow did not finish: stopped "
-                                         "after the 3 s time limit")
-    assert outcomes["slow2"].status == "error"
-    assert outcomes["slow2"].message == ("ImportError: importing assignment.slow did not finish "
-                                         "earlier (stopped after the 3 s time limit)")
-    assert outcomes["fine"].status == "ok"
+    outcome(outcomes, "slow1", "timeout",
+            "importing assignment.slow did not finish: stopped after the 3 s time limit")
+    outcome(outcomes, "slow2", "error", "ImportError: importing assignment.slow did not finish "
+            "earlier (stopped after the 3 s time limit)")
+    outcome(outcomes, "fine", "ok")
 
 
 def test_a_call_is_not_blamed_for_time_used_by_earlier_calls(tmp_path):
@@ -482,8 +476,8 @@ def test_repeated_crashes_of_one_function_skip_its_other_calls(tmp_path):
     calls.append(ProbeCall("fine", "ok_add", {"x": X, "y": X}))
     outcomes = run_probes(package_dir, calls, LIMITS, probes_file=PROBES)
     assert [outcomes[f"exit{i}"].status for i in range(5)] == ["crashed"] * 5
-    assert outcomes["exit3"].message.startswith("not run: 3 calls of the same function in a row")
-    assert outcomes["fine"].status == "ok"
+    outcome(outcomes, "exit3", "crashed", starts="not run: 3 calls of the same function in a row")
+    outcome(outcomes, "fine", "ok")
 
 
 def test_too_many_failed_children_stop_the_job(tmp_path, monkeypatch):
@@ -499,8 +493,7 @@ def test_too_many_failed_children_stop_the_job(tmp_path, monkeypatch):
 def test_a_submission_without_the_package(tmp_path):
     outcomes = run_probes(tmp_path, [ProbeCall("a", "ok_add", {"x": X, "y": X})], LIMITS,
                           probes_file=PROBES)
-    assert outcomes["a"].status == "error"
-    assert outcomes["a"].message == "the submission has no assignment/ package"
+    outcome(outcomes, "a", "error", "the submission has no assignment/ package")
 
 
 def test_a_broken_probes_file_is_a_grader_error(tmp_path):
@@ -544,8 +537,7 @@ def test_the_child_sees_no_secrets_of_the_grader(tmp_path, monkeypatch):
     package_dir = make_package(tmp_path, mod=MOD)
     outcomes = run_probes(package_dir, [ProbeCall("env", "probe_env", {"x": X})], LIMITS,
                           probes_file=PROBES)
-    assert outcomes["env"].status == "ok", outcomes["env"].message
-    in_env, parent_environ, autograder, solutions = outcomes["env"].arrays["out"]
+    in_env, parent_environ, autograder, solutions = outcome(outcomes, "env", "ok").arrays["out"]
     assert not in_env
     assert not autograder  # the autograder package cannot be imported
     if ROOT:
@@ -565,8 +557,7 @@ def test_instructor_only_files_are_closed_to_the_child(tmp_path):
     outcomes = run_probes(package_dir, [ProbeCall("f", "probe_files",
                                                   {"paths": text_array(paths)})],
                           LIMITS, probes_file=PROBES)
-    assert outcomes["f"].status == "ok", outcomes["f"].message
-    secret_code, shadow, solution_code, init_environ = outcomes["f"].arrays["out"]
+    secret_code, shadow, solution_code, init_environ = outcome(outcomes, "f", "ok").arrays["out"]
     assert secret_code in (1, 2)  # PermissionError (uid drop) or not even visible (namespaces)
     assert shadow == 1  # PermissionError: root could read it, the sandbox uid cannot
     assert init_environ == 1
@@ -589,8 +580,7 @@ def test_the_child_has_no_network(tmp_path):
                               LIMITS, probes_file=PROBES)
     finally:
         server.close()
-    assert outcomes["net"].status == "ok", outcomes["net"].message
-    assert outcomes["net"].arrays["out"] == 1  # could not connect, even to localhost
+    assert outcome(outcomes, "net", "ok").arrays["out"] == 1  # could not connect, even to localhost
 
 
 @needs_root
@@ -599,8 +589,7 @@ def test_a_fork_bomb_is_bounded_and_cleaned_up(tmp_path):
     package_dir = make_package(tmp_path, mod=MOD)
     outcomes = run_probes(package_dir, [ProbeCall("bomb", "fork_bomb", {"x": X})], limits,
                           probes_file=PROBES)
-    assert outcomes["bomb"].status == "ok", outcomes["bomb"].message
-    pids = outcomes["bomb"].arrays["out"]
+    pids = outcome(outcomes, "bomb", "ok").arrays["out"]
     assert 0 < len(pids) < 32  # the child itself counts too
     time.sleep(0.2)
     alive = [int(p) for p in pids if _alive_sandbox_process(int(p))]
