@@ -190,7 +190,7 @@ _LIST = [
         "Adam's step count t incremented after it is used",
         "increment t first (t = t + 1), then use it in the bias corrections 1 - beta ** t",
         {"adam": ("next_w", "next_w2")},
-        lambda sol: {"optim": {"adam": adam_t_after_use}},
+        lambda sol: {"optim": {"adam": adam_t_after_use(sol.optim.adam)}},
     ),
     Mistake(
         "dbeta_mean",
