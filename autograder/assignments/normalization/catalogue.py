@@ -34,7 +34,8 @@ from autograder.assignments.normalization.inputs import (
     make_norm_backward,
     make_sbn,
 )
-from autograder.assignments.normalization.inside import probes
+from autograder.assignments.normalization.inside.layer_probes import NORMALIZATIONS
+from autograder.assignments.normalization.inside.object_probes import KERAS_WEIGHTS, NN_NORMS
 from autograder.assignments.normalization.seed_keys import SEED_KEYS
 from autograder.judging.checks import CaseSpec, Check, Maker
 from autograder.judging.compare import F32_FLOOR, F32_RTOL
@@ -213,7 +214,7 @@ def _affine_norm_relu_checks() -> list[Check]:
     gid = "fc_net_batchnorm"
     fkey, bkey = "layer_utils.affine_norm_relu_forward", "layer_utils.affine_norm_relu_backward"
     checks = []
-    for norm, name in enumerate(probes.NORMALIZATIONS):
+    for norm, name in enumerate(NORMALIZATIONS):
         short = "bn" if norm == 0 else "ln"
         checks.append(Check(
             f"affine_norm_relu_forward.reference.{name}",
@@ -228,10 +229,10 @@ def _affine_norm_relu_checks() -> list[Check]:
         (bkey,),
         tuple(_fresh("affine_norm_relu_backward", make_anr(norm, dout=True, numeric=True),
                      f"fresh random inputs, {name}")
-              for norm, name in enumerate(probes.NORMALIZATIONS)),
+              for norm, name in enumerate(NORMALIZATIONS)),
         numgrad_judge([(g, g[1:]) for g in _ANR_GRADS]), looks_at=_ANR_GRADS,
         stand_ins=BN_STANDINS + LN_STANDINS, after=("affine_norm_relu_forward",)))
-    for norm, name in enumerate(probes.NORMALIZATIONS):
+    for norm, name in enumerate(NORMALIZATIONS):
         short = "bn" if norm == 0 else "ln"
         checks.append(Check(
             f"affine_norm_relu_backward.reference.{name}",
@@ -250,7 +251,7 @@ def _fc_net_checks() -> list[Check]:
     dep = {"stand_ins": BN_STANDINS + LN_STANDINS + ANR_STANDINS,
            "after": ("FullyConnectedNet.__init__",)}
     checks = []
-    for norm, name in enumerate(probes.NORMALIZATIONS):
+    for norm, name in enumerate(NORMALIZATIONS):
         short, gid = ("bn" if norm == 0 else "ln"), f"fc_net_{name}"
         checks += [
             Check(f"fully_connected_net.init.{name}",
@@ -296,7 +297,7 @@ def _nn_checks() -> list[Check]:
     """The object API (nn.py): the normalization layers' forward/backward methods with a fused
     ReLU, and the model's regularized loss and backward pass."""
     checks = []
-    for norm, kind in enumerate(probes.NN_NORMS):
+    for norm, kind in enumerate(NN_NORMS):
         short, gid = ("bn" if norm == 0 else "ln"), f"nn_{kind.lower()}"
         fkey, bkey = f"nn.{kind}.forward", f"nn.{kind}.backward"
         layer = BN_STANDINS if norm == 0 else LN_STANDINS
@@ -375,7 +376,7 @@ def _framework_checks() -> list[Check]:
     ]
 
 
-_KERAS_OUTPUTS = ("momentum", "epsilon", *probes.KERAS_WEIGHTS)
+_KERAS_OUTPUTS = ("momentum", "epsilon", *KERAS_WEIGHTS)
 
 
 def _keras_checks() -> list[Check]:

@@ -200,6 +200,7 @@ def probe_spatial_groupnorm_backward(pkg, inputs):
 # affine - norm - relu
 # --------------------------------------------------------------------------------------------------
 
+#: The normalizations of affine_norm_relu and FullyConnectedNet, by the input ``norm`` (0 or 1).
 NORMALIZATIONS = ("batchnorm", "layernorm")
 
 
