@@ -171,9 +171,11 @@ def batchnorm_backward_alt(dout, cache):
 
     with the sums over the batch axis.
 
-    Inputs and outputs are those of :func:`batchnorm_backward`: dout (N, D) and the cache of
-    :func:`batchnorm_forward` in train mode; returns ``(dx, dgamma, dbeta)`` of shapes (N, D),
-    (D,), (D,).
+    Inputs and outputs are those of :func:`batchnorm_backward`: dout (N, D), the upstream
+    gradient, and the cache of :func:`batchnorm_forward` in train mode; returns ``(dx, dgamma,
+    dbeta)`` of shapes (N, D), (D,), (D,).
+
+    The two must agree to rounding error, and this one should be faster (the notebook times both).
     """
     dx, dgamma, dbeta = None, None, None
     raise NotImplementedError("batchnorm_backward_alt: not implemented yet — this is your task (layers.batchnorm_backward_alt). Replace this raise with your code; the docstring says what to compute.")
@@ -298,14 +300,11 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
 
 
 def spatial_batchnorm_backward(dout, cache):
-    """Backward pass of :func:`spatial_batchnorm_forward`.
+    """Backward pass of :func:`spatial_batchnorm_forward`: its reshape, backwards. Bring dout
+    to (N * H * W, C) the same way, reuse a vanilla batch-norm backward pass, and return dx to
+    the (N, C, H, W) layout.
 
-    The forward's reshape, backwards: bring dout to (N * H * W, C) the same way, reuse a vanilla
-    batch-norm backward pass, and return dx to the (N, C, H, W) layout.
-
-    Inputs:
-    - dout: (N, C, H, W) upstream gradient.
-    - cache: from :func:`spatial_batchnorm_forward` in train mode.
+    Inputs: dout (N, C, H, W), the upstream gradient; cache, from the train-mode forward pass.
 
     Returns ``(dx, dgamma, dbeta)`` of shapes (N, C, H, W), (C,), (C,).
     """
@@ -340,14 +339,11 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
 
 
 def spatial_groupnorm_backward(dout, cache):
-    """Backward pass of :func:`spatial_groupnorm_forward`.
+    """Backward pass of :func:`spatial_groupnorm_forward`: within each group, layer norm's
+    backward pass over the group's C // G * H * W values. gamma and beta are per channel, so
+    dgamma and dbeta sum over N, H and W.
 
-    Within each group this is layer norm's backward pass over the group's C // G * H * W values;
-    gamma and beta are per channel, so dgamma and dbeta sum over N, H and W.
-
-    Inputs:
-    - dout: (N, C, H, W) upstream gradient.
-    - cache: from :func:`spatial_groupnorm_forward`.
+    Inputs: dout (N, C, H, W), the upstream gradient; cache, from the forward pass.
 
     Returns ``(dx, dgamma, dbeta)`` of shapes (N, C, H, W), (1, C, 1, 1), (1, C, 1, 1).
     """
