@@ -9,12 +9,8 @@ after that one import. ``__all__`` lists the network and every layer function of
 and ``layer_utils.py``.
 """
 
-import inspect
-
 import numpy as np
 
-from . import layer_utils, layers
-from .layer_utils import *  # noqa: F403 - CS231n's star imports: every layer comes with the net
 from .layer_utils import (
     NORMALIZATIONS,
     affine_norm_relu_backward,
@@ -22,18 +18,37 @@ from .layer_utils import (
     affine_relu_backward,
     affine_relu_forward,
 )
-from .layers import *  # noqa: F403
-from .layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+from .layers import (
+    affine_backward,
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
 
-
-def _layer_functions(module):
-    """The public functions defined in ``module``, in the order of their definitions."""
-    return [name for name, value in vars(module).items()
-            if inspect.isfunction(value) and not name.startswith("_")
-            and value.__module__ == module.__name__]
-
-
-__all__ = ["FullyConnectedNet", *_layer_functions(layers), *_layer_functions(layer_utils)]
+__all__ = [
+    "FullyConnectedNet",
+    # layers.py
+    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+    "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+    "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+    # layer_utils.py
+    "affine_relu_forward", "affine_relu_backward",
+    "affine_norm_relu_forward", "affine_norm_relu_backward",
+]
 
 
 def _keep_ratio_from_dropout(dropout, dropout_keep_ratio, use_batchnorm):
