@@ -217,29 +217,37 @@ def write_synthetic_cifar10(root, num_train=5000, num_test=1000, seed=0):
     return root
 
 
-def main(argv=None):
-    """Command-line entry point; see the module docstring."""
+def command_line(write, argv=None, *, name, layout, example, num_train):
+    """The command line of a synthetic data set's writer (this module's and synthetic_mnist's):
+    ``OUTDIR [--num-train N] [--num-test N] [--seed S]``.
+
+    ``write(outdir, num_train, num_test, seed)`` writes the set and returns its folder; ``name``
+    is the data set's name ("CIFAR-10"), ``layout`` its on-disk format, ``example`` an OUTDIR for
+    the help text and ``num_train`` the default number of training images. Returns 0; a bad
+    argument exits with argparse's status 2.
+    """
     parser = argparse.ArgumentParser(
-        description="Write a small synthetic CIFAR-10 in the real cifar-10-batches-py format."
-    )
-    parser.add_argument(
-        "outdir", help="folder to write, e.g. datasets/synthetic-cifar-10-batches-py"
-    )
-    parser.add_argument(
-        "--num-train", type=int, default=5000, help="training images (default 5000)"
-    )
+        description=f"Write a small synthetic {name} in the real {layout} format.")
+    parser.add_argument("outdir", help=f"folder to write, e.g. {example}")
+    parser.add_argument("--num-train", type=int, default=num_train,
+                        help=f"training images (default {num_train})")
     parser.add_argument("--num-test", type=int, default=1000, help="test images (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
     try:
-        root = write_synthetic_cifar10(args.outdir, args.num_train, args.num_test, args.seed)
+        root = write(args.outdir, args.num_train, args.num_test, args.seed)
     except ValueError as err:
         parser.error(str(err))
-    print(
-        f"wrote synthetic CIFAR-10 ({args.num_train} train / {args.num_test} test images, "
-        f"seed {args.seed}) to {root}"
-    )
+    print(f"wrote synthetic {name} ({args.num_train} train / {args.num_test} test images, seed "
+          f"{args.seed}) to {root}")
     return 0
+
+
+def main(argv=None):
+    """Command-line entry point; see the module docstring."""
+    return command_line(write_synthetic_cifar10, argv, name="CIFAR-10",
+                        layout="cifar-10-batches-py",
+                        example="datasets/synthetic-cifar-10-batches-py", num_train=5000)
 
 
 if __name__ == "__main__":

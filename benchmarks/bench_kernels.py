@@ -10,7 +10,8 @@ At (N, D) = (256, 4096), in float64 and float32, side by side in one process:
   passes alone, for the "alt is faster" target);
 * ``plain_*``: the textbook formulas written plainly in NumPy (x.mean, x.var, (x - mu) /
   np.sqrt(var + eps), the closed-form backward), as a baseline with no care for speed;
-* ``candidate_*``: proposed changes to solutions/layers.py, prototyped here (see README.md), and
+* ``candidate_*``: proposed changes to solutions/layers.py, prototyped here (see README.md; the
+  layer-norm one, in place, was adopted in d95f538 and is the reference now), and
   ``sketch_bn_fwd_bwd``, not a proposal: a rewrite with fewer passes, to show how far NumPy
   could go at all;
 * PyTorch, when importable: F.batch_norm / F.layer_norm with autograd (forward, out.backward(dout),
@@ -197,39 +198,6 @@ def sketch_bn_fwd_bwd(x, gamma, beta, dout):
     return out, dx, dgamma, dbeta
 
 
-def candidate_ln_fwd_bwd(x, gamma, beta, dout):
-    """CANDIDATE, proposed: layernorm_forward + layernorm_backward with the (N, D) temporaries
-    reused in place; same operations in the same order, so bit-identical to the reference.
-
-    forward:  ``x_hat = xc * inv_std``       -> ``x_hat = xc; x_hat *= inv_std`` (xc is not cached)
-              ``out = gamma * x_hat + beta`` -> ``out = x_hat * gamma; out += beta``
-    backward: ``dx = (inv_std / D) * (D * dx_hat - s1 - x_hat * s2)`` ->
-              ``dx = dx_hat; dx *= D; dx -= s1; dx -= x_hat * s2; dx *= inv_std / D``
-    """
-    d = x.shape[1]
-    # forward
-    mean = x.mean(axis=1, keepdims=True)
-    xc = x - mean
-    var = np.einsum("nd,nd->n", xc, xc)[:, None] / d
-    inv_std = 1.0 / np.sqrt(var + EPS)
-    x_hat = xc
-    x_hat *= inv_std
-    out = x_hat * gamma
-    out += beta
-    # backward
-    dbeta = dout.sum(axis=0)
-    dgamma = np.einsum("nd,nd->d", dout, x_hat)
-    dx_hat = dout * gamma
-    s1 = dx_hat.sum(axis=1, keepdims=True)
-    s2 = np.einsum("nd,nd->n", dx_hat, x_hat)[:, None]
-    dx = dx_hat
-    dx *= d
-    dx -= s1
-    dx -= x_hat * s2
-    dx *= inv_std / d
-    return out, dx, dgamma, dbeta
-
-
 def make_torch(kind, x, gamma, beta, dout, threads):
     """F.batch_norm / F.layer_norm forward + autograd backward; returns (call, results)."""
     F = torch.nn.functional
@@ -280,7 +248,7 @@ def build_methods(dtype):
     for fn in (ref_bn_fwd_bwd, ref_bn_fwd_bwd_alt, candidate_bn_fwd_bwd, sketch_bn_fwd_bwd,
                plain_bn_fwd_bwd):
         methods[fn.__name__] = numpy_method("bn", fn)
-    for fn in (ref_ln_fwd_bwd, candidate_ln_fwd_bwd, plain_ln_fwd_bwd):
+    for fn in (ref_ln_fwd_bwd, plain_ln_fwd_bwd):
         methods[fn.__name__] = numpy_method("ln", fn)
 
     # The two batch-norm backward passes alone, on one cache (neither changes its cache).
@@ -326,8 +294,7 @@ def check_numerics(methods_by_dtype):
                     err = np.abs(a - t).max() / scale
                     failures.append(f"{name} {dtype.__name__} {label}: max error {err:.2e} of "
                                     f"max |value|, tolerance {tol:.0e}")
-        for name, ref in (("candidate_bn_fwd_bwd", "ref_bn_fwd_bwd_alt"),
-                          ("candidate_ln_fwd_bwd", "ref_ln_fwd_bwd")):
+        for name, ref in (("candidate_bn_fwd_bwd", "ref_bn_fwd_bwd_alt"),):
             same = all(np.array_equal(a, b) for a, b in zip(got[name], got[ref], strict=True))
             notes.append(f"{name} {dtype.__name__}: "
                          + ("bit-identical to " if same else "NOT bit-identical to ") + ref)
@@ -607,7 +574,6 @@ def print_targets(regime, timings, ratios):
 
 
 PAIRS = (  # (method, baseline, what it shows)
-    ("candidate_ln_fwd_bwd", "ref_ln_fwd_bwd", "proposed: layer norm in place"),
     ("candidate_bn_fwd_bwd", "ref_bn_fwd_bwd_alt", "tried, not proposed: batch norm in place"),
     ("sketch_bn_fwd_bwd", "ref_bn_fwd_bwd_alt", "not proposed: 11-pass batch norm"),
     ("ref_bn_bwd_alt_only", "ref_bn_bwd_only", "batchnorm_backward_alt vs batchnorm_backward"),

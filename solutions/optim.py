@@ -22,6 +22,24 @@ import numpy as np
 __all__ = ["sgd", "sgd_momentum", "rmsprop", "adam"]
 
 
+def _with_defaults(config, **defaults):
+    """``config`` (a new dict if None) with each missing hyperparameter set to its default, in
+    the order given."""
+    if config is None:
+        config = {}
+    for name, value in defaults.items():
+        config.setdefault(name, value)
+    return config
+
+
+def _state(config, name, w):
+    """The state array ``config[name]``; zeros of ``w``'s shape and dtype on the first call."""
+    state = config.get(name)
+    if state is None:
+        state = np.zeros_like(w)
+    return state
+
+
 def sgd(w, dw, config=None):
     """Vanilla stochastic gradient descent: ``next_w = w - learning_rate * dw``.
 
@@ -33,9 +51,7 @@ def sgd(w, dw, config=None):
     Returns:
         ``(next_w, config)``; ``next_w`` has the shape and dtype of ``w``.
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
+    config = _with_defaults(config, learning_rate=1e-2)
 
     next_w = w - config["learning_rate"] * dw
     return next_w.astype(w.dtype, copy=False), config
@@ -55,13 +71,8 @@ def sgd_momentum(w, dw, config=None):
     Returns:
         ``(next_w, config)``; ``config["velocity"]`` holds the updated velocity.
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config.get("velocity")
-    if v is None:
-        v = np.zeros_like(w)
+    config = _with_defaults(config, learning_rate=1e-2, momentum=0.9)
+    v = _state(config, "velocity", w)
 
     v = config["momentum"] * v - config["learning_rate"] * dw
     next_w = w + v
@@ -86,14 +97,8 @@ def rmsprop(w, dw, config=None):
     Returns:
         ``(next_w, config)``; ``config["cache"]`` holds the updated average.
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("decay_rate", 0.99)
-    config.setdefault("epsilon", 1e-8)
-    cache = config.get("cache")
-    if cache is None:
-        cache = np.zeros_like(w)
+    config = _with_defaults(config, learning_rate=1e-2, decay_rate=0.99, epsilon=1e-8)
+    cache = _state(config, "cache", w)
 
     decay = config["decay_rate"]
     cache = decay * cache + (1 - decay) * dw**2
@@ -128,19 +133,10 @@ def adam(w, dw, config=None):
     Returns:
         ``(next_w, config)``; ``config`` holds the updated ``m``, ``v`` and ``t``.
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("epsilon", 1e-8)
-    config.setdefault("t", 0)
-    m = config.get("m")
-    if m is None:
-        m = np.zeros_like(w)
-    v = config.get("v")
-    if v is None:
-        v = np.zeros_like(w)
+    config = _with_defaults(config, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                            t=0)
+    m = _state(config, "m", w)
+    v = _state(config, "v", w)
 
     beta1, beta2 = config["beta1"], config["beta2"]
     t = config["t"] + 1

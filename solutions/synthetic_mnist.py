@@ -36,12 +36,12 @@ Command line
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from .mnist import MNIST_FILES, write_idx
+from .synthetic_cifar import command_line
 
 SIDE = 28
 _NUM_CLASSES = 10
@@ -183,21 +183,8 @@ def write_synthetic_mnist(root, num_train=6000, num_test=1000, seed=0):
 
 def main(argv=None):
     """Command-line entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(
-        description="Write a small synthetic MNIST in the real IDX format.")
-    parser.add_argument("outdir", help="folder to write, e.g. datasets/synthetic-mnist")
-    parser.add_argument("--num-train", type=int, default=6000,
-                        help="training images (default 6000)")
-    parser.add_argument("--num-test", type=int, default=1000, help="test images (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    args = parser.parse_args(argv)
-    try:
-        root = write_synthetic_mnist(args.outdir, args.num_train, args.num_test, args.seed)
-    except ValueError as err:
-        parser.error(str(err))
-    print(f"wrote synthetic MNIST ({args.num_train} train / {args.num_test} test images, seed "
-          f"{args.seed}) to {root}")
-    return 0
+    return command_line(write_synthetic_mnist, argv, name="MNIST", layout="IDX",
+                        example="datasets/synthetic-mnist", num_train=6000)
 
 
 if __name__ == "__main__":

@@ -38,28 +38,37 @@ def _hold_namespace(pid: int, ns: tuple[int, int]) -> int | None:
     return fd
 
 
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process running as ``uid`` until none is left (only for a uid that this
-    child had to itself: see `sandbox_ids`)."""
+def _kill_all(matches) -> None:
+    """SIGKILL every process whose pid ``matches`` (a predicate) until a scan of /proc finds
+    none (200 scans at most, 5 ms apart)."""
     for _ in range(200):
         found = False
         for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/status") as f:
-                    fields = dict(line.split(":", 1) for line in f if ":" in line)
-                uids = {int(u) for u in fields["Uid"].split()}
-                zombie = fields["State"].split()[0] in ("Z", "X")
-            except (OSError, KeyError, ValueError, IndexError):
-                continue
-            if uid in uids and not zombie:
+            if name.isdigit() and matches(int(name)):
                 found = True
                 with contextlib.suppress(OSError):
                     os.kill(int(name), signal.SIGKILL)
         if not found:
             return
         time.sleep(0.005)
+
+
+def _runs_as(uid: int, pid: int) -> bool:
+    """Whether process ``pid`` has ``uid`` among its uids and is not a zombie (False if gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        uids = {int(u) for u in fields["Uid"].split()}
+        zombie = fields["State"].split()[0] in ("Z", "X")
+    except (OSError, KeyError, ValueError, IndexError):
+        return False
+    return uid in uids and not zombie
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process running as ``uid`` until none is left (only for a uid that this
+    child had to itself: see `sandbox_ids`)."""
+    _kill_all(lambda pid: _runs_as(uid, pid))
 
 
 def _kill_namespace(ns: tuple[int, int]) -> None:
@@ -67,16 +76,7 @@ def _kill_namespace(ns: tuple[int, int]) -> None:
     while holding the namespace, see `_hold_namespace`)."""
     if ns == _ns_id(os.getpid()):
         return  # never: that would be every process of the machine
-    for _ in range(200):
-        found = False
-        for name in os.listdir("/proc"):
-            if name.isdigit() and _ns_id(int(name)) == ns:
-                found = True
-                with contextlib.suppress(OSError):
-                    os.kill(int(name), signal.SIGKILL)
-        if not found:
-            return
-        time.sleep(0.005)
+    _kill_all(lambda pid: _ns_id(pid) == ns)
 
 
 def _killpg(pgid: int) -> None:

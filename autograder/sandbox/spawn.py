@@ -120,7 +120,7 @@ from autograder.sandbox.confine import (
 from autograder.sandbox.containment import size_text as _size
 from autograder.sandbox.errors import SandboxError
 from autograder.sandbox.reap import _hold_namespace, _kill_namespace, _kill_uid, _killpg
-from autograder.sandbox.uids import _uids_in_use, release_ids, sandbox_ids
+from autograder.sandbox.uids import holds, release_ids, sandbox_ids
 
 __all__ = [
     "ISOLATIONS",
@@ -331,7 +331,7 @@ def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,
         return _run(command, workdir, env, keeps, limits, isolation, drop, hide, job)
     finally:
         if drop is not None:
-            if drop[0] in _uids_in_use:  # a uid of its own: whatever still runs as it is its
+            if holds(drop[0]):  # a uid of its own: whatever still runs as it is its
                 _kill_uid(drop[0])
                 if isolation != "namespaces":  # there scratch space is masked anyway
                     containment.remove_scratch_files(drop[0])

@@ -18,7 +18,7 @@ import threading
 
 from autograder.sandbox.errors import SandboxError
 
-__all__ = ["DEFAULT_UID_RANGE", "UID_LOCK_DIR", "release_ids", "sandbox_ids"]
+__all__ = ["DEFAULT_UID_RANGE", "UID_LOCK_DIR", "holds", "release_ids", "sandbox_ids"]
 
 #: Default uids of the children (``NORMLAB_SANDBOX_UID`` unset): a range that no account uses
 #: on common systems (systemd reserves 60578-61183 for nothing; Debian's regular users end at
@@ -160,6 +160,13 @@ def _release_lock(uid: int) -> None:
     fd = _uid_lock_fds.pop(uid, None)
     if fd is not None:
         os.close(fd)
+
+
+def holds(uid: int) -> bool:
+    """Whether ``uid`` is claimed by ``sandbox_ids(claim=True)`` in this process and not handed
+    back yet: a uid of one child's own, so whatever runs as it belongs to that child."""
+    with _uids_lock:
+        return uid in _uids_in_use
 
 
 def release_ids(uid: int) -> None:

@@ -34,7 +34,8 @@ from autograder.assignments.normalization.inputs import (
     make_norm_backward,
     make_sbn,
 )
-from autograder.assignments.normalization.inside import probes
+from autograder.assignments.normalization.inside.layer_probes import NORMALIZATIONS
+from autograder.assignments.normalization.inside.object_probes import KERAS_WEIGHTS, NN_NORMS
 from autograder.assignments.normalization.seed_keys import SEED_KEYS
 from autograder.judging.checks import CaseSpec, Check, Maker
 from autograder.judging.compare import F32_FLOOR, F32_RTOL
@@ -65,12 +66,29 @@ NN_STANDINS = ("nn.BatchNorm.forward", "nn.BatchNorm.backward", "nn.LayerNorm.fo
 _RUNNING = ("running_mean", "running_var", "running_mean2", "running_var2")
 
 
+def _reference_checks(fname, grade_id, points, key, hidden_id, fresh, outputs,
+                      shared_scale=False, **options) -> list[Check]:
+    """``<fname>.reference_hidden`` and ``<fname>.reference_fresh``, ``points`` each: the
+    ``outputs`` against the reference's on the hidden case ``hidden_id`` and on the fresh case
+    ``fresh`` (a `CaseSpec`). ``options`` are the other fields of both `Check` s."""
+    return [
+        Check(f"{fname}.reference_hidden",
+              f"{fname}: matches reference (hidden inputs)", grade_id, points, (key,),
+              (_hidden(hidden_id),), reference_judge(outputs, shared_scale=shared_scale),
+              **options),
+        Check(f"{fname}.reference_fresh",
+              f"{fname}: matches reference (fresh random inputs)", grade_id, points, (key,),
+              (fresh,), reference_judge(outputs, shared_scale=shared_scale), **options),
+    ]
+
+
 def _backward_checks(fname, grade_id, probe, hidden_id, make_numeric, make_fresh, key,
-                     points=(3.0, 1.5, 1.5), stand_ins=()) -> list[Check]:
-    """The three checks of a normalization's backward pass, which runs after the student's own
-    forward (its cache): ``after`` that forward, with ``stand_ins`` for what both call. When
-    that forward fails, dbeta (and for the fully connected layers dgamma: a feature-map
-    layout mistake mixes up gamma too) are still judged, against what its output implies."""
+                     points=(3.0, 1.5), stand_ins=()) -> list[Check]:
+    """The three checks of a normalization's backward pass (``points``: of the numerical one
+    and of each reference one), which runs after the student's own forward (its cache):
+    ``after`` that forward, with ``stand_ins`` for what both call. When that forward fails,
+    dbeta (and for the fully connected layers dgamma: a feature-map layout mistake mixes up
+    gamma too) are still judged, against what its output implies."""
     grads = [(g, g[1:]) for g in _BWD]
     still = ("dbeta",) if fname.startswith("spatial") else ("dgamma", "dbeta")
     dep = {"stand_ins": stand_ins, "still_judged": still,
@@ -79,14 +97,8 @@ def _backward_checks(fname, grade_id, probe, hidden_id, make_numeric, make_fresh
         Check(f"{fname}.numerical",
               f"{fname}: dx/dgamma/dbeta vs numerical gradients", grade_id, points[0], (key,),
               (_fresh(probe, make_numeric),), numgrad_judge(grads), looks_at=_BWD, **dep),
-        Check(f"{fname}.reference_hidden",
-              f"{fname}: matches reference (hidden inputs)", grade_id, points[1], (key,),
-              (_hidden(hidden_id),), reference_judge(_BWD, shared_scale=True), looks_at=_BWD,
-              **dep),
-        Check(f"{fname}.reference_fresh",
-              f"{fname}: matches reference (fresh random inputs)", grade_id, points[2], (key,),
-              (_fresh(probe, make_fresh),), reference_judge(_BWD, shared_scale=True),
-              looks_at=_BWD, **dep),
+        *_reference_checks(fname, grade_id, points[1], key, hidden_id, _fresh(probe, make_fresh),
+                           _BWD, shared_scale=True, looks_at=_BWD, **dep),
     ]
 
 
@@ -97,13 +109,8 @@ def _batchnorm_checks() -> list[Check]:
               "batchnorm_forward: train-mode mean/std", gid, 2.0, (key,),
               (_fresh(train, make_bn_train(running=False, second=False)),),
               stats_judge("bn", "feature"), looks_at=("out",)),
-        Check("batchnorm_forward.reference_hidden",
-              "batchnorm_forward: matches reference (hidden inputs)", gid, 2.0, (key,),
-              (_hidden("bn_train"),), reference_judge(("out", "out2")), looks_at=("out*",)),
-        Check("batchnorm_forward.reference_fresh",
-              "batchnorm_forward: matches reference (fresh random inputs)", gid, 2.0, (key,),
-              (_fresh(train, make_bn_train()),), reference_judge(("out", "out2")),
-              looks_at=("out*",)),
+        *_reference_checks("batchnorm_forward", gid, 2.0, key, "bn_train",
+                           _fresh(train, make_bn_train()), ("out", "out2"), looks_at=("out*",)),
         Check("batchnorm_forward.running_averages",
               "batchnorm_forward: running averages written back", gid, 1.5, (key,),
               (_fresh(train, make_bn_train(), "fresh inputs, given running averages and "
@@ -139,12 +146,8 @@ def _layernorm_checks() -> list[Check]:
               "layernorm_forward: per-example mean/std", gid, 2.0, (key,),
               (_fresh(probe, make_ln_forward(row=False)),), stats_judge("ln", "example"),
               looks_at=("out",)),
-        Check("layernorm_forward.reference_hidden",
-              "layernorm_forward: matches reference (hidden inputs)", gid, 2.0, (key,),
-              (_hidden("ln_forward"),), reference_judge(("out", "out_row"))),
-        Check("layernorm_forward.reference_fresh",
-              "layernorm_forward: matches reference (fresh random inputs)", gid, 2.0, (key,),
-              (_fresh(probe, make_ln_forward()),), reference_judge(("out", "out_row"))),
+        *_reference_checks("layernorm_forward", gid, 2.0, key, "ln_forward",
+                           _fresh(probe, make_ln_forward()), ("out", "out_row")),
         Check("layernorm_forward.float32",
               "layernorm_forward: float32 preserved", gid, 1.0, (key,),
               (_fresh(probe, make_ln_forward(low=False, row=False, dtype=np.float32),
@@ -167,13 +170,8 @@ def _spatial_checks() -> list[Check]:
               "spatial_batchnorm_forward: per-channel mean/std", gid, 1.5, (key,),
               (_fresh(train, make_sbn(running=False)),), stats_judge("sbn", "channel"),
               looks_at=("out",), stand_ins=BN_STANDINS),
-        Check("spatial_batchnorm_forward.reference_hidden",
-              "spatial_batchnorm_forward: matches reference (hidden inputs)", gid, 1.5, (key,),
-              (_hidden("sbn_train"),), reference_judge(("out",)), stand_ins=BN_STANDINS),
-        Check("spatial_batchnorm_forward.reference_fresh",
-              "spatial_batchnorm_forward: matches reference (fresh random inputs)", gid, 1.5,
-              (key,), (_fresh(train, make_sbn()),), reference_judge(("out",)),
-              stand_ins=BN_STANDINS),
+        *_reference_checks("spatial_batchnorm_forward", gid, 1.5, key, "sbn_train",
+                           _fresh(train, make_sbn()), ("out",), stand_ins=BN_STANDINS),
         Check("spatial_batchnorm_forward.running_averages",
               "spatial_batchnorm_forward: running averages per channel", gid, 1.0, (key,),
               (_fresh(train, make_sbn(low=False)),),
@@ -183,7 +181,7 @@ def _spatial_checks() -> list[Check]:
     checks += _backward_checks(
         "spatial_batchnorm_backward", gid, "spatial_batchnorm_backward", "sbn_backward",
         make_sbn(low=False, running=False, dout=True, numeric=True),
-        make_sbn(running=False, dout=True), L + "spatial_batchnorm_backward", (2.0, 1.0, 1.0),
+        make_sbn(running=False, dout=True), L + "spatial_batchnorm_backward", (2.0, 1.0),
         stand_ins=BN_STANDINS)
 
     key, gid, probe = L + "spatial_groupnorm_forward", "groupnorm", "spatial_groupnorm_forward"
@@ -192,54 +190,50 @@ def _spatial_checks() -> list[Check]:
               "spatial_groupnorm_forward: per-group mean/std", gid, 2.0, (key,),
               (_fresh(probe, make_gn(low=False)),), stats_judge("gn", "group"),
               looks_at=("out",)),
-        Check("spatial_groupnorm_forward.reference_hidden",
-              "spatial_groupnorm_forward: matches reference (hidden inputs)", gid, 1.5, (key,),
-              (_hidden("gn_forward"),), reference_judge(("out",))),
-        Check("spatial_groupnorm_forward.reference_fresh",
-              "spatial_groupnorm_forward: matches reference (fresh random inputs)", gid, 1.5,
-              (key,), (_fresh(probe, make_gn()),), reference_judge(("out",))),
+        *_reference_checks("spatial_groupnorm_forward", gid, 1.5, key, "gn_forward",
+                           _fresh(probe, make_gn()), ("out",)),
     ]
     checks += _backward_checks(
         "spatial_groupnorm_backward", gid, "spatial_groupnorm_backward", "gn_backward",
         make_gn(low=False, dout=True, numeric=True), make_gn(dout=True),
-        L + "spatial_groupnorm_backward", (2.0, 1.0, 1.0))
+        L + "spatial_groupnorm_backward", (2.0, 1.0))
     return checks
 
 
 _ANR_GRADS = ("dx", "dw", "db", "dgamma", "dbeta")
 
 
+def _anr_reference_checks(direction, gid, key, outputs, **options) -> list[Check]:
+    """``affine_norm_relu_<direction>.reference.<normalization>``, for batch and for layer norm:
+    the ``outputs`` against the reference's, on the hidden case and on fresh inputs."""
+    fname, backward = f"affine_norm_relu_{direction}", direction == "backward"
+    checks = []
+    for norm, name in enumerate(NORMALIZATIONS):
+        short = "bn" if norm == 0 else "ln"
+        checks.append(Check(
+            f"{fname}.reference.{name}", f"{fname}: matches reference ({name})", gid, 1.0, (key,),
+            (_hidden(f"anr_{direction}_{short}"), _fresh(fname, make_anr(norm, dout=backward))),
+            reference_judge(outputs, shared_scale=backward), **options))
+    return checks
+
+
 def _affine_norm_relu_checks() -> list[Check]:
     gid = "fc_net_batchnorm"
     fkey, bkey = "layer_utils.affine_norm_relu_forward", "layer_utils.affine_norm_relu_backward"
-    checks = []
-    for norm, name in enumerate(probes.NORMALIZATIONS):
-        short = "bn" if norm == 0 else "ln"
-        checks.append(Check(
-            f"affine_norm_relu_forward.reference.{name}",
-            f"affine_norm_relu_forward: matches reference ({name})", gid, 1.0, (fkey,),
-            (_hidden(f"anr_forward_{short}"),
-             _fresh("affine_norm_relu_forward", make_anr(norm))),
-            reference_judge(("out", "running_mean", "running_var")),
-            stand_ins=BN_STANDINS + LN_STANDINS))
+    checks = _anr_reference_checks("forward", gid, fkey, ("out", "running_mean", "running_var"),
+                                   stand_ins=BN_STANDINS + LN_STANDINS)
     checks.append(Check(
         "affine_norm_relu_backward.numerical",
         "affine_norm_relu_backward: gradients vs numerical (batchnorm and layernorm)", gid, 1.0,
         (bkey,),
         tuple(_fresh("affine_norm_relu_backward", make_anr(norm, dout=True, numeric=True),
                      f"fresh random inputs, {name}")
-              for norm, name in enumerate(probes.NORMALIZATIONS)),
+              for norm, name in enumerate(NORMALIZATIONS)),
         numgrad_judge([(g, g[1:]) for g in _ANR_GRADS]), looks_at=_ANR_GRADS,
         stand_ins=BN_STANDINS + LN_STANDINS, after=("affine_norm_relu_forward",)))
-    for norm, name in enumerate(probes.NORMALIZATIONS):
-        short = "bn" if norm == 0 else "ln"
-        checks.append(Check(
-            f"affine_norm_relu_backward.reference.{name}",
-            f"affine_norm_relu_backward: matches reference ({name})", gid, 1.0, (bkey,),
-            (_hidden(f"anr_backward_{short}"),
-             _fresh("affine_norm_relu_backward", make_anr(norm, dout=True))),
-            reference_judge(_ANR_GRADS, shared_scale=True), looks_at=_ANR_GRADS,
-            stand_ins=BN_STANDINS + LN_STANDINS, after=("affine_norm_relu_forward",)))
+    checks += _anr_reference_checks("backward", gid, bkey, _ANR_GRADS, looks_at=_ANR_GRADS,
+                                    stand_ins=BN_STANDINS + LN_STANDINS,
+                                    after=("affine_norm_relu_forward",))
     return checks
 
 
@@ -250,7 +244,7 @@ def _fc_net_checks() -> list[Check]:
     dep = {"stand_ins": BN_STANDINS + LN_STANDINS + ANR_STANDINS,
            "after": ("FullyConnectedNet.__init__",)}
     checks = []
-    for norm, name in enumerate(probes.NORMALIZATIONS):
+    for norm, name in enumerate(NORMALIZATIONS):
         short, gid = ("bn" if norm == 0 else "ln"), f"fc_net_{name}"
         checks += [
             Check(f"fully_connected_net.init.{name}",
@@ -296,7 +290,7 @@ def _nn_checks() -> list[Check]:
     """The object API (nn.py): the normalization layers' forward/backward methods with a fused
     ReLU, and the model's regularized loss and backward pass."""
     checks = []
-    for norm, kind in enumerate(probes.NN_NORMS):
+    for norm, kind in enumerate(NN_NORMS):
         short, gid = ("bn" if norm == 0 else "ln"), f"nn_{kind.lower()}"
         fkey, bkey = f"nn.{kind}.forward", f"nn.{kind}.backward"
         layer = BN_STANDINS if norm == 0 else LN_STANDINS
@@ -375,7 +369,7 @@ def _framework_checks() -> list[Check]:
     ]
 
 
-_KERAS_OUTPUTS = ("momentum", "epsilon", *probes.KERAS_WEIGHTS)
+_KERAS_OUTPUTS = ("momentum", "epsilon", *KERAS_WEIGHTS)
 
 
 def _keras_checks() -> list[Check]:

@@ -40,6 +40,16 @@ def _gamma_beta(rng, d):
     return rng.uniform(0.5, 2.5, d), rng.normal(0, 2, d)
 
 
+def _finish(rng, inputs, numeric, dout_shape=None) -> Inputs:
+    """``inputs`` with, last, an upstream gradient ``dout`` of ``dout_shape`` (if given) and, if
+    ``numeric``, the step ``h`` of the numerical gradients."""
+    if dout_shape is not None:
+        inputs["dout"] = rng.standard_normal(dout_shape)
+    if numeric:
+        inputs["h"] = np.array(NUMGRAD_H)
+    return inputs
+
+
 def make_bn_train(low=True, running=True, second=True, dtype=np.float64) -> Maker:
     def make(rng):
         n, d = _odd(rng), int(rng.choice([4, 6]))
@@ -69,11 +79,8 @@ def make_norm_backward(low: bool, numeric: bool) -> Maker:
         n, d = _odd(rng, (5, 7)), int(rng.choice([4, 6]))
         lows = [int(rng.integers(d))] if low else []
         gamma, beta = _gamma_beta(rng, d)
-        inputs = {"x": _features(rng, n, d, lows), "gamma": gamma, "beta": beta,
-                  "dout": rng.standard_normal((n, d))}
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        inputs = {"x": _features(rng, n, d, lows), "gamma": gamma, "beta": beta}
+        return _finish(rng, inputs, numeric, (n, d))
 
     return make
 
@@ -95,10 +102,7 @@ def make_ln_forward(low=True, row=True, dtype=np.float64) -> Maker:
 def make_ln_backward(low: bool, numeric: bool) -> Maker:
     def make(rng):
         inputs = make_ln_forward(low=low, row=False)(rng)
-        inputs["dout"] = rng.standard_normal(inputs["x"].shape)
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric, inputs["x"].shape)
 
     return make
 
@@ -119,11 +123,7 @@ def make_sbn(low=True, running=True, dout=False, numeric=False) -> Maker:
         if running:
             inputs.update(momentum=np.array(rng.uniform(0.6, 0.85)),
                           running_mean=rng.normal(0, 2, C), running_var=rng.uniform(0.5, 3, C))
-        if dout:
-            inputs["dout"] = rng.standard_normal(shape)
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric, shape if dout else None)
 
     return make
 
@@ -143,11 +143,7 @@ def make_gn(low=True, dout=False, numeric=False) -> Maker:
         gamma, beta = _gamma_beta(rng, C)
         inputs = {"x": x, "gamma": gamma.reshape(1, C, 1, 1), "beta": beta.reshape(1, C, 1, 1),
                   "G": np.array(G)}
-        if dout:
-            inputs["dout"] = rng.standard_normal(shape)
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric, shape if dout else None)
 
     return make
 
@@ -162,11 +158,7 @@ def make_anr(norm: int, dout=False, numeric=False) -> Maker:
         if norm == 0:
             inputs.update(momentum=np.array(rng.uniform(0.6, 0.85)),
                           running_mean=rng.normal(0, 2, m), running_var=rng.uniform(0.5, 3, m))
-        if dout:
-            inputs["dout"] = rng.standard_normal((n, m))
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric, (n, m) if dout else None)
 
     return make
 
@@ -188,9 +180,7 @@ def make_fc(norm: int, reg: bool, numeric=False) -> Maker:
         y[:C] = rng.permutation(C)
         inputs.update(X=rng.standard_normal((N, dims[0])), y=y,
                       Xtest=rng.standard_normal((4, dims[0])))
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric)
 
     return make
 
@@ -221,13 +211,9 @@ def make_nn_norm(norm: int, relu: bool, backward=False, numeric=False) -> Maker:
                   "relu": np.array(int(relu))}
         if norm == 0:
             inputs["momentum"] = np.array(rng.uniform(0.6, 0.85))
-        if backward:
-            inputs["dout"] = rng.standard_normal((n, d))
-        else:
+        if not backward:
             inputs["xtest"] = _features(rng, 3, d)
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric, (n, d) if backward else None)
 
     return make
 
@@ -262,9 +248,7 @@ def make_nn_model(reg: bool, numeric=False) -> Maker:
         y = rng.integers(3, size=N)
         y[:3] = rng.permutation(3)
         inputs.update(X=rng.standard_normal((N, dims[0])), y=y)
-        if numeric:
-            inputs["h"] = np.array(NUMGRAD_H)
-        return inputs
+        return _finish(rng, inputs, numeric)
 
     return make
 

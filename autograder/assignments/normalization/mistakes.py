@@ -95,13 +95,24 @@ def _norm_forward_overrides(**slips):
     return overrides
 
 
-def _bn_overrides(**slips):
+def _bn_mistake(key, description, hint, outputs, **slips):
+    """A mistake of batchnorm_forward (`bn_forward` with ``slips``), and so of the spatial batch
+    norm built on it, shown by the probe ``outputs``."""
+
     def overrides(sol):
         bn = bn_forward(**slips)
         return {"layers": {"batchnorm_forward": bn,
                            "spatial_batchnorm_forward": spatial_bn_forward(bn)}}
 
-    return overrides
+    return Mistake(key, description, hint, outputs, overrides)
+
+
+def _keras_mistake(key, description, hint, output, **slip):
+    """A mistake of keras_batchnorm_from_normlab (`keras_conversion` with ``slip``), shown by
+    the probe output ``output``."""
+    return Mistake(key, description, hint, {"keras_batchnorm": (output,)},
+                   lambda sol: {"framework": {
+                       "keras_batchnorm_from_normlab": keras_conversion(**slip)}})
 
 
 _OUT = ("out",)
@@ -113,6 +124,8 @@ _NORM_FORWARDS = {
     "spatial_groupnorm_forward": _OUT,
     "affine_norm_relu_forward": ("out", *_RUNNING),
 }
+#: Where a slip in the running averages shows: after each call of the train-mode probes.
+_BN_RUNNING = {"batchnorm_forward_train": _RUNNING, "spatial_batchnorm_forward_train": _RUNNING}
 _BN_BACKWARDS = ("batchnorm_backward", "batchnorm_backward_alt")
 
 _LIST = [
@@ -130,35 +143,32 @@ _LIST = [
         {k: v for k, v in _NORM_FORWARDS.items() if k != "affine_norm_relu_forward"},
         _norm_forward_overrides(eps_outside=True),
     ),
-    Mistake(
+    _bn_mistake(
         "momentum_reversed",
         "momentum and 1 - momentum swapped in the running averages",
         "running = momentum * running + (1 - momentum) * batch statistic",
-        {"batchnorm_forward_train": _RUNNING, "spatial_batchnorm_forward_train": _RUNNING},
-        _bn_overrides(momentum_reversed=True),
+        _BN_RUNNING, momentum_reversed=True,
     ),
-    Mistake(
+    _bn_mistake(
         "running_stats_not_written_back",
         "running averages that never reach bn_param (they keep their old values)",
         "assign the updated running_mean and running_var to the variables the given code "
         "stores into bn_param, or store them into bn_param yourself after any other update",
-        {"batchnorm_forward_train": _RUNNING, "spatial_batchnorm_forward_train": _RUNNING},
-        _bn_overrides(write_back=False),
+        _BN_RUNNING, write_back=False,
     ),
-    Mistake(
+    _bn_mistake(
         "running_mean_keepdims",
         "a running_mean of shape (1, D): the batch mean was taken with keepdims=True",
         "take the mean over axis 0 without keepdims so running_mean keeps the shape (D,)",
         {"batchnorm_forward_train": ("running_mean", "running_mean2"),
          "spatial_batchnorm_forward_train": ("running_mean",)},
-        _bn_overrides(keepdims=True),
+        keepdims=True,
     ),
-    Mistake(
+    _bn_mistake(
         "test_mode_batch_statistics",
         "test mode normalizing with the minibatch's own mean and variance",
         "in test mode use bn_param's running_mean and running_var, and leave them unchanged",
-        {"batchnorm_forward_test": _OUT},
-        _bn_overrides(test_uses_batch=True),
+        {"batchnorm_forward_test": _OUT}, test_uses_batch=True,
     ),
     Mistake(
         "layernorm_wrong_axis",
@@ -190,7 +200,7 @@ _LIST = [
         "Adam's step count t incremented after it is used",
         "increment t first (t = t + 1), then use it in the bias corrections 1 - beta ** t",
         {"adam": ("next_w", "next_w2")},
-        lambda sol: {"optim": {"adam": adam_t_after_use}},
+        lambda sol: {"optim": {"adam": adam_t_after_use(sol.optim.adam)}},
     ),
     Mistake(
         "dbeta_mean",
@@ -228,33 +238,27 @@ _LIST = [
         {"nn_model": ("grad__*__gamma",)},
         lambda sol: {"nn": {"Model": nn_gamma_regularized(sol.nn.Model)}},
     ),
-    Mistake(
+    _keras_mistake(
         "keras_momentum_as_torch",
         "our momentum converted as for PyTorch (1 - momentum) before it went to Keras",
         "Keras's momentum weights the old moving average, as ours does (its default 0.99 is our "
         "0.99); only PyTorch's weights the new batch statistic. Pass our momentum unchanged",
-        {"keras_batchnorm": ("momentum",)},
-        lambda sol: {"framework": {"keras_batchnorm_from_normlab": keras_conversion(
-            torch_momentum=True)}},
+        "momentum", torch_momentum=True,
     ),
-    Mistake(
+    _keras_mistake(
         "keras_default_epsilon",
         "Keras's default epsilon, 1e-3, instead of ours",
         "pass epsilon=bn_param.get('eps', 1e-5): with Keras's 1e-3 a feature whose variance is "
         "near or below 1e-3 is normalized very differently",
-        {"keras_batchnorm": ("epsilon",)},
-        lambda sol: {"framework": {"keras_batchnorm_from_normlab": keras_conversion(
-            keras_epsilon=True)}},
+        "epsilon", keras_epsilon=True,
     ),
-    Mistake(
+    _keras_mistake(
         "keras_moving_variance_ones",
         "a moving variance that starts where Keras's does, at ones, for a bn_param that has no "
         "running_var yet",
         "our batchnorm_forward starts its running averages at zeros when bn_param has none; "
         "give Keras np.zeros(D) as moving_variance then",
-        {"keras_batchnorm": ("moving_variance",)},
-        lambda sol: {"framework": {"keras_batchnorm_from_normlab": keras_conversion(
-            start_at_ones=True)}},
+        "moving_variance", start_at_ones=True,
     ),
 ]
 

@@ -133,27 +133,20 @@ def regularized_norm_net(base):
     return FullyConnectedNet
 
 
-def adam_t_after_use(w, dw, config=None):
-    """Adam that uses the step count t before incrementing it (t = 0 on the first step)."""
-    config = {} if config is None else config
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("epsilon", 1e-8)
-    config.setdefault("t", 0)
-    m = config.get("m")
-    m = np.zeros_like(w) if m is None else m
-    v = config.get("v")
-    v = np.zeros_like(w) if v is None else v
-    beta1, beta2, t = config["beta1"], config["beta2"], config["t"]
-    m = beta1 * m + (1 - beta1) * dw
-    v = beta2 * v + (1 - beta2) * dw**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
-    config["m"], config["v"], config["t"] = m, v, t + 1
-    return next_w.astype(w.dtype, copy=False), config
+def adam_t_after_use(adam):
+    """An Adam that uses the step count t before incrementing it (t = 0 on the first step), on
+    top of the right ``adam``, which increments first: it is handed t - 1, and t + 1 is stored."""
+
+    def wrong(w, dw, config=None):
+        config = {} if config is None else config
+        t = config.get("t", 0)
+        config["t"] = t - 1
+        with np.errstate(divide="ignore", invalid="ignore"):  # 1 - beta ** 0 = 0 on step one
+            next_w, config = adam(w, dw, config)
+        config["t"] = t + 1
+        return next_w, config
+
+    return wrong
 
 
 def nn_norm_grads_before_activation(sol):

@@ -52,18 +52,24 @@ def probe_batchnorm_forward_train(pkg, inputs):
     return result
 
 
-def probe_batchnorm_forward_test(pkg, inputs):
-    """Test mode with given running averages: out, and the averages after the call."""
-    bn_param = _bn_param(inputs, "test")
+def _bn_forward_once(pkg, inputs, fname, mode):
+    """One call of ``pkg.layers.<fname>`` (batch norm or spatial batch norm) in ``mode``: out,
+    and the running averages after the call."""
+    bn_param = _bn_param(inputs, mode)
     out, _ = _pair(
-        pkg.layers.batchnorm_forward(_arr(inputs, "x"), _arr(inputs, "gamma"),
-                                     _arr(inputs, "beta"), bn_param),
-        "batchnorm_forward",
+        getattr(pkg.layers, fname)(_arr(inputs, "x"), _arr(inputs, "gamma"),
+                                   _arr(inputs, "beta"), bn_param),
+        fname,
     )
     result = {}
-    _collect(result, "out", out, "batchnorm_forward")
+    _collect(result, "out", out, fname)
     _collect_running(result, bn_param)
     return result
+
+
+def probe_batchnorm_forward_test(pkg, inputs):
+    """Test mode with given running averages: out, and the averages after the call."""
+    return _bn_forward_once(pkg, inputs, "batchnorm_forward", "test")
 
 
 def _backward(pkg, inputs, forward, backward, fname, bname, make_args, grad_names, diff_names):
@@ -147,16 +153,7 @@ def probe_layernorm_backward(pkg, inputs):
 
 def probe_spatial_batchnorm_forward_train(pkg, inputs):
     """Train mode: out and the per-channel running averages after the call."""
-    bn_param = _bn_param(inputs, "train")
-    out, _ = _pair(
-        pkg.layers.spatial_batchnorm_forward(_arr(inputs, "x"), _arr(inputs, "gamma"),
-                                             _arr(inputs, "beta"), bn_param),
-        "spatial_batchnorm_forward",
-    )
-    result = {}
-    _collect(result, "out", out, "spatial_batchnorm_forward")
-    _collect_running(result, bn_param)
-    return result
+    return _bn_forward_once(pkg, inputs, "spatial_batchnorm_forward", "train")
 
 
 def probe_spatial_batchnorm_backward(pkg, inputs):
@@ -203,6 +200,7 @@ def probe_spatial_groupnorm_backward(pkg, inputs):
 # affine - norm - relu
 # --------------------------------------------------------------------------------------------------
 
+#: The normalizations of affine_norm_relu and FullyConnectedNet, by the input ``norm`` (0 or 1).
 NORMALIZATIONS = ("batchnorm", "layernorm")
 
 

@@ -21,9 +21,6 @@ from .collect import (
 # The object API (nn.py): layers with params/grads dicts, a Model with calculate_loss/backward
 # --------------------------------------------------------------------------------------------------
 
-NN_NORMS = ("BatchNorm", "LayerNorm")
-
-
 def _dict_attr(obj, attr, where):
     value = getattr(obj, attr, None)
     if not isinstance(value, dict):
@@ -40,6 +37,10 @@ def _collect_grads(result, layer, where, prefix, keys):
         else:
             _note(result, prefix + key, f"{where}.grads has no '{key}' after backward: store "
                                         f"the gradient of {key} in self.grads['{key}']")
+
+
+#: nn's normalization layers, by the input ``norm`` of the nn probes (0 or 1).
+NN_NORMS = ("BatchNorm", "LayerNorm")
 
 
 def _nn_norm_layer(pkg, inputs):

@@ -32,11 +32,9 @@ Every probe is cheap: the arrays are tiny and the perturbation loops cover at mo
 from . import layer_probes, object_probes
 from . import standins as _standins
 from .collect import ProbeError
-from .layer_probes import NORMALIZATIONS
-from .object_probes import KERAS_WEIGHTS, NN_NORMS
 
-#: The registry (probe name -> function) and the names its inputs and outputs use.
-__all__ = ["KERAS_WEIGHTS", "NN_NORMS", "NORMALIZATIONS", "PROBES", "ProbeError"]
+#: The registry (probe name -> function) and the error whose message is for the student.
+__all__ = ["PROBES", "ProbeError"]
 
 
 def _with_standins(probe):

@@ -126,10 +126,11 @@ def test_recognise_only_looks_at_the_outputs_the_check_compared():
 
 def test_adam_t_after_use_divides_by_zero_on_the_first_step_and_is_off_later():
     w = np.ones((2, 2))
-    first, _ = wrong_code.adam_t_after_use(w, w.copy(), {})
+    adam_t_after_use = wrong_code.adam_t_after_use(SOL.optim.adam)
+    first, _ = adam_t_after_use(w, w.copy(), {})
     assert np.isnan(first).all()
     config = {"t": 3, "m": np.full((2, 2), 0.1), "v": np.full((2, 2), 0.2)}
-    wrong, wrong_config = wrong_code.adam_t_after_use(w, w.copy(), dict(config))
+    wrong, wrong_config = adam_t_after_use(w, w.copy(), dict(config))
     right, right_config = SOL.optim.adam(w, w.copy(), dict(config))
     assert wrong_config["t"] == right_config["t"] == 4
     assert not np.allclose(wrong - w, right - w, rtol=1e-2)  # the steps differ
