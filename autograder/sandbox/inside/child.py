@@ -40,6 +40,7 @@ import importlib.util
 import io
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -350,6 +351,11 @@ def _load_probes(path: str) -> types.ModuleType:
 
 def main(argv=None) -> int:
     _not_traceable()
+    # Ctrl-C as a student's own `python` has it, whatever the grader passed on through fork and
+    # exec (`--workers` processes and a shell's background jobs ignore SIGINT): otherwise a
+    # submission that interrupts itself is graded differently there. The child runs in its own
+    # session, so a Ctrl-C typed at the grader never reaches it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser()
     for flag in ("--package-dir", "--probes", "--calls", "--inputs-dir", "--out-dir"):
         parser.add_argument(flag, required=True)

@@ -405,9 +405,6 @@ def sigint_ignored():
     signal.signal(signal.SIGINT, before)
 
 
-@pytest.mark.xfail(strict=True, reason="child.py keeps the SIG_IGN it inherits for SIGINT, so "
-                   "the call returns None (bad-output); the fix: child.py's main() resets SIGINT "
-                   "to signal.default_int_handler before any student code runs")
 def test_a_keyboard_interrupt_is_reported_even_when_the_grader_ignores_sigint(tmp_path,
                                                                               sigint_ignored):
     package_dir = make_package(tmp_path, mod=MOD)
