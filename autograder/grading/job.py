@@ -21,6 +21,7 @@ from pathlib import Path
 
 from autograder.config import GradingConfig
 from autograder.judging import plan as planning
+from autograder.judging.assignment import probes_file
 from autograder.judging.checks import Check
 from autograder.results import CheckResult, SubmissionResult
 from autograder.sandbox.runner import run_probes
@@ -48,7 +49,8 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
         return SubmissionResult(student, checks, [problem], time.perf_counter() - start)
 
     plan = planning.plan(config, student)
-    outcomes = run_probes(submission_dir, plan.calls, config.limits)
+    outcomes = run_probes(submission_dir, plan.calls, config.limits,
+                          probes_file(config.assignment))
     checks = plan.evaluate(outcomes)
     return SubmissionResult(student, checks,
                             package_notes(submission_dir / PACKAGE, graded_modules(plan.checks)),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import types
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only
@@ -45,3 +46,8 @@ def reference(assignment: str) -> types.ModuleType:
 def mistakes(assignment: str) -> types.ModuleType:
     """The named mistakes of ``assignment`` (``MISTAKES``, ``recognise``)."""
     return module(assignment, "mistakes")
+
+
+def probes_file(assignment: str) -> Path:
+    """``assignment``'s ``inside/probes.py``: with its siblings, what the sandboxed child runs."""
+    return Path(module(assignment, "inside").__file__).parent / "probes.py"

@@ -1,11 +1,11 @@
 """Call probe functions on a student's package in sandboxed children; get plain arrays back.
 
-``run_probes(package_dir, calls, limits)`` makes a fresh job directory::
+``run_probes(package_dir, calls, limits, probes_file)`` makes a fresh job directory::
 
     job/                 root-owned, read-only for the child
       bin/child.py       the script the child runs (autograder/sandbox/inside/child.py)
-      bin/inside/        the probes (``probes_file``, default the assignment's inside/probes.py,
-                         as probes.py) and the modules beside it, imported as one package
+      bin/inside/        the probes (``probes_file``: an assignment's inside/probes.py, as
+                         probes.py) and the modules beside it, imported as one package
       pkg/assignment/    the student's package: intake's copy, placed as it is
       in/<key>.npz       the inputs of each call (keys are 0000, 0001, ... not the call ids)
       calls<n>.json      which calls launch n runs
@@ -72,8 +72,6 @@ __all__ = ["STATUSES", "ProbeCall", "ProbeOutcome", "RunnerError", "SandboxError
 log = logging.getLogger(__name__)
 
 CHILD_SCRIPT = Path(__file__).resolve().parent / "inside" / "child.py"
-_ASSIGNMENT_INSIDE = Path(__file__).resolve().parents[1] / "assignments/normalization/inside"
-DEFAULT_PROBES = _ASSIGNMENT_INSIDE / "probes.py"
 
 MAX_FAILURES_IN_A_ROW = 3  # crashes/timeouts of one probe in a row, then skip its calls
 MAX_FAILED_LAUNCHES = 30  # children that died, per job, before nothing more is run ...
@@ -94,7 +92,7 @@ class RunnerError(RuntimeError):
 
 
 def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
-               probes_file: Path | None = None, *, isolation: str | None = None,
+               probes_file: Path, *, isolation: str | None = None,
                hide: Sequence[Path] | None = None) -> dict[str, ProbeOutcome]:
     """Run every call on the student's package; return ``{call.id: ProbeOutcome}`` in call order.
 
@@ -102,9 +100,9 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
       itself): intake's copy (`autograder.grading.intake.copy_package`), placed into the job
       folder as it is; nothing is imported in this process.
     - limits: for each child; a child that dies is replaced by a fresh one with full limits.
-    - probes_file: the module defining ``PROBES`` (default:
-    ``autograder/assignments/normalization/inside/probes.py``); it runs in
-      the child, so it may import only the standard library and numpy.
+    - probes_file: the module defining ``PROBES`` (an assignment's ``inside/probes.py``, from
+      `autograder.judging.assignment.probes_file`); it and its siblings run in the child, so
+      they may import only the standard library, numpy and each other.
     - isolation: see `sandbox.run_python` (default: env ``NORMLAB_SANDBOX_ISOLATION`` or "auto").
     - hide: directories the child must not see (default: the autograder repository and the
       directory around the submission).
@@ -112,7 +110,7 @@ def run_probes(package_dir: Path, calls: list[ProbeCall], limits: Limits,
     Raises `RunnerError` (or `SandboxError`) only for failures of the grading machine itself.
     """
     package_dir = Path(package_dir)
-    probes_file = Path(probes_file) if probes_file is not None else DEFAULT_PROBES
+    probes_file = Path(probes_file)
     isolation = isolation or os.environ.get("NORMLAB_SANDBOX_ISOLATION", "auto")
     ids = [c.id for c in calls]
     if len(set(ids)) != len(ids):

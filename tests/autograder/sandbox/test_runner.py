@@ -522,7 +522,7 @@ def test_the_job_directory_is_removed_even_when_the_child_locks_it(tmp_path, mon
 
 def test_call_ids_must_be_unique(tmp_path):
     with pytest.raises(ValueError, match="unique"):
-        run_probes(tmp_path, [ProbeCall("a", "p", {}), ProbeCall("a", "p", {})], LIMITS)
+        run_probes(tmp_path, [ProbeCall("a", "p", {}), ProbeCall("a", "p", {})], LIMITS, PROBES)
 
 
 # ----------------------------------------------------------------------------------------------
