@@ -1,8 +1,8 @@
 """The shape of autograder/ that the layout promises (CONTRIBUTING.md's map), read from the code.
 
 Imports are read with `ast` (module-level and inside functions alike), so a test fails on the
-import that breaks the rule and names it: no cycle between modules; the rest of the grader reaches an
-assignment only through the seam `autograder.judging.assignment`; no module longer than a
+import that breaks the rule and names it: no cycle between modules; the rest of the grader reaches
+an assignment only through the seam `autograder.judging.assignment`; no module longer than a
 sitting's reading.
 """
 
