@@ -108,13 +108,13 @@ def discover(submissions: Path | str, assignment: str = "normalization"):
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_litter(parts: tuple[str, ...]) -> bool:
+def is_litter(parts: tuple[str, ...]) -> bool:
     return bool(_LITTER_DIRS.intersection(parts)) or parts[-1] in _LITTER_FILES or (
         parts[-1].startswith("._")  # macOS resource forks
     ) or parts[-1].endswith((".pyc", ".pyo"))
 
 
-def _is_data(parts: tuple[str, ...]) -> bool:
+def is_data(parts: tuple[str, ...]) -> bool:
     return "datasets" in parts[:-1] or parts[-1].endswith(".tar.gz")
 
 
@@ -161,9 +161,9 @@ def extract_zip(zip_path: Path, dest: Path, limits: IntakeLimits) -> list[str]:
                 problems.append(f"{name}: ignored {entry!r}: symbolic links are not accepted")
                 continue
             parts = tuple(p for p in PurePosixPath(entry.replace("\\", "/")).parts if p != ".")
-            if not parts or info.is_dir() or _is_litter(parts):
+            if not parts or info.is_dir() or is_litter(parts):
                 continue
-            if _is_data(parts):
+            if is_data(parts):
                 skipped_data += 1
                 continue
             if info.file_size > limits.max_file_bytes:
@@ -223,7 +223,7 @@ def copy_folder(source: Path, dest: Path, limits: IntakeLimits) -> list[str]:
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
         parts = rel.parts
-        if _is_litter(parts) or _is_data(parts):
+        if is_litter(parts) or is_data(parts):
             continue
         if path.is_symlink():
             problems.append(f"ignored {rel.as_posix()}: symbolic links are not accepted")
@@ -268,7 +268,7 @@ def copy_package(package: Path, dest: Path, limits: IntakeLimits) -> list[str]:
     files = total = 0
     for path in sorted(package.rglob("*.py")):
         rel = path.relative_to(package)
-        if _is_litter(rel.parts) or path.is_symlink() or not path.is_file():
+        if is_litter(rel.parts) or path.is_symlink() or not path.is_file():
             continue
         size = path.stat().st_size
         if size > limits.max_package_file_bytes:
@@ -306,7 +306,7 @@ def _find_notebook(root: Path, name: str) -> tuple[Path | None, str]:
     if exact.is_file():
         return exact, ""
     candidates = sorted(
-        (p for p in root.rglob("*.ipynb") if not _is_litter(p.relative_to(root).parts)),
+        (p for p in root.rglob("*.ipynb") if not is_litter(p.relative_to(root).parts)),
         key=lambda p: (len(p.parts), str(p)),
     )
     for path in candidates:

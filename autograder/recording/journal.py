@@ -91,7 +91,7 @@ def grader_fingerprint(config: GradingConfig, release_notebooks: dict[str, dict]
 def origin_digest(origin: Path) -> str:
     """Hash of a submission as handed in: a zip's bytes, or a folder's files (not followed links,
     skipping the caches and data sets intake skips too)."""
-    from autograder.grading.intake import _is_data, _is_litter
+    from autograder.grading.intake import is_data, is_litter
 
     origin = Path(origin)
     digest = hashlib.sha256()
@@ -107,7 +107,7 @@ def origin_digest(origin: Path) -> str:
         for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]):
             path = Path(folder) / name
             rel = path.relative_to(origin)
-            if _is_litter(rel.parts) or _is_data(rel.parts):
+            if is_litter(rel.parts) or is_data(rel.parts):
                 continue
             digest.update(rel.as_posix().encode() + b"\0")
             if path.is_symlink():

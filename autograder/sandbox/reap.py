@@ -19,12 +19,12 @@ def _ns_id(pid: int) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _hold_namespace(pid: int, ns: tuple[int, int]) -> int | None:
+def hold_namespace(pid: int, ns: tuple[int, int]) -> int | None:
     """A descriptor of the child's mount namespace ``ns`` (None if the child is gone already).
 
     Holding it keeps the namespace, and so its inode number, alive: without it, a namespace
     that just lost its last process can see its number given to a new namespace (another
-    grader's child, starting at that moment), and the scan of `_kill_namespace` would kill that
+    grader's child, starting at that moment), and the scan of `kill_namespace` would kill that
     child instead.
     """
     try:
@@ -65,20 +65,20 @@ def _runs_as(uid: int, pid: int) -> bool:
     return uid in uids and not zombie
 
 
-def _kill_uid(uid: int) -> None:
+def kill_uid(uid: int) -> None:
     """SIGKILL every process running as ``uid`` until none is left (only for a uid that this
     child had to itself: see `sandbox_ids`)."""
     _kill_all(lambda pid: _runs_as(uid, pid))
 
 
-def _kill_namespace(ns: tuple[int, int]) -> None:
+def kill_namespace(ns: tuple[int, int]) -> None:
     """SIGKILL every process in the mount namespace ``ns`` until none is left (call it only
-    while holding the namespace, see `_hold_namespace`)."""
+    while holding the namespace, see `hold_namespace`)."""
     if ns == _ns_id(os.getpid()):
         return  # never: that would be every process of the machine
     _kill_all(lambda pid: _ns_id(pid) == ns)
 
 
-def _killpg(pgid: int) -> None:
+def kill_process_group(pgid: int) -> None:
     with contextlib.suppress(OSError):
         os.killpg(pgid, signal.SIGKILL)

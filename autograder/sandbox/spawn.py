@@ -119,7 +119,7 @@ from autograder.sandbox.confine import (
 )
 from autograder.sandbox.containment import size_text as _size
 from autograder.sandbox.errors import SandboxError
-from autograder.sandbox.reap import _hold_namespace, _kill_namespace, _kill_uid, _killpg
+from autograder.sandbox.reap import hold_namespace, kill_namespace, kill_process_group, kill_uid
 from autograder.sandbox.uids import holds, release_ids, sandbox_ids
 
 __all__ = [
@@ -332,7 +332,7 @@ def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,
     finally:
         if drop is not None:
             if holds(drop[0]):  # a uid of its own: whatever still runs as it is its
-                _kill_uid(drop[0])
+                kill_uid(drop[0])
                 if isolation != "namespaces":  # there scratch space is masked anyway
                     containment.remove_scratch_files(drop[0])
             release_ids(drop[0])
@@ -386,9 +386,9 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
     if setup_text.startswith("ns "):
         dev, ino = setup_text.split("\n", 1)[0].split()[1:3]
         ns = (int(dev), int(ino))
-        ns_fd = _hold_namespace(proc.pid, ns)
+        ns_fd = hold_namespace(proc.pid, ns)
     def kill_all(settle: bool = False) -> None:
-        _killpg(proc.pid)
+        kill_process_group(proc.pid)
         if job is not None:
             job.kill_processes(settle)
 
@@ -398,7 +398,7 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
     finally:
         kill_all(settle=proc.returncode is not None)  # the child is reaped: wait for the rest
         if ns_fd is not None:
-            _kill_namespace(ns)
+            kill_namespace(ns)
             os.close(ns_fd)
         if proc.returncode is None:  # only when _supervise itself failed
             proc.kill()
@@ -458,7 +458,7 @@ def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, er
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
-                _killpg(proc.pid)
+                kill_process_group(proc.pid)
                 _pid, status, rusage = os.wait4(proc.pid, 0)
                 break
             for key, _ in sel.select(timeout=min(remaining, 0.05 if pidfd is None else 1.0)):
@@ -470,7 +470,7 @@ def _supervise(proc: subprocess.Popen, wall: float, start: float, out: _Tail, er
                     if output_limit is not None and not flooded and \
                             out.total + err.total > output_limit:
                         flooded = True
-                        (kill_all or (lambda: _killpg(proc.pid)))()
+                        (kill_all or (lambda: kill_process_group(proc.pid)))()
                 else:
                     sel.unregister(key.fileobj)
     finally:

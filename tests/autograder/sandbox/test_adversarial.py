@@ -792,7 +792,7 @@ def test_whatever_runs_as_a_childs_own_uid_is_killed(tmp_path):
     try:
         time.sleep(0.1)
         assert _processes_of((uid, uid))
-        reap._kill_uid(uid)
+        reap.kill_uid(uid)
         survivor.wait(timeout=5)
         assert survivor.returncode == -9
     finally:
