@@ -1,8 +1,8 @@
 """What a sandboxed child may see and is held to: the masks over the file system, its own
 namespaces and /proc, its limits and its uid, set between fork and exec.
 
-The parent plans (`_mask_plan`: which directories to cover, and which paths the child needs
-readable); `_make_preexec` returns the function the child runs after fork (syscalls only, no
+The parent plans (`mask_plan`: which directories to cover, and which paths the child needs
+readable); `make_preexec` returns the function the child runs after fork (syscalls only, no
 imports, no locks). Used by `autograder.sandbox.spawn`.
 """
 
@@ -30,7 +30,7 @@ SYSTEM_DIRS = ("/", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbi
 # repositories (a second checkout of the course repository, say).
 
 # The namespaces a child gets of its own in "namespaces" mode: mounts, network, IPC, hostname.
-_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 # Mount option of the child's own /proc: the /proc/<pid> directories of other uids' processes
 # (the grader, other jobs) are closed to the child, command lines and statuses included.
 _PROC_OPTIONS = (b"hidepid=1",)
@@ -40,7 +40,7 @@ _PROC_OPTIONS = (b"hidepid=1",)
 # Which paths the child needs, and which directories to cover
 
 
-def _python_paths() -> list[str]:
+def python_paths() -> list[str]:
     """The Python installation and numpy, as absolute paths (unresolved and resolved)."""
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                   os.path.dirname(sys.executable)]
@@ -62,7 +62,7 @@ def _is_within(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def _outermost(paths: Sequence[str]) -> list[str]:
+def outermost(paths: Sequence[str]) -> list[str]:
     """Drop paths inside another path of the list (and duplicates)."""
     out: list[str] = []
     for p in sorted(set(paths), key=lambda q: (q.count("/"), q)):
@@ -81,7 +81,7 @@ def _may(st: os.stat_result, uid: int, gid: int, want: int) -> bool:
     return bits & want == want
 
 
-def _first_blocked_dir(path: str, uid: int, gid: int) -> str | None:
+def first_blocked_dir(path: str, uid: int, gid: int) -> str | None:
     """The topmost directory on the way to ``path`` that uid/gid may not traverse, if any."""
     parts = Path(path).parts
     for i in range(1, len(parts)):
@@ -95,7 +95,7 @@ def _first_blocked_dir(path: str, uid: int, gid: int) -> str | None:
     return None
 
 
-def _unreadable(path: str, uid: int, gid: int) -> bool:
+def unreadable(path: str, uid: int, gid: int) -> bool:
     try:
         st = os.stat(path)
     except OSError:
@@ -124,13 +124,13 @@ def _top_level_files() -> list[str]:
     return sorted(out)
 
 
-def _mask_plan(keeps: list[str], hide: Sequence[str], uid: int, gid: int
+def mask_plan(keeps: list[str], hide: Sequence[str], uid: int, gid: int
                ) -> list[tuple[str, list[str], list[str]]]:
     """(directory to cover with an empty tmpfs, needed paths inside it to bind back, covered
     directories inside it to keep as empty directories), by depth."""
     masks = set()
     for k in keeps:
-        blocked = _first_blocked_dir(k, uid, gid)
+        blocked = first_blocked_dir(k, uid, gid)
         if blocked is not None:
             masks.add(blocked)
     for h in [*hide, *linux.SCRATCH_DIRS, *_top_level_dirs()]:
@@ -144,7 +144,7 @@ def _mask_plan(keeps: list[str], hide: Sequence[str], uid: int, gid: int
     for m in sorted(masks, key=lambda p: (p.count("/"), p)):
         if m in keeps:
             continue
-        inner = _outermost([k for k in keeps if _is_within(k, m) and k != m])
+        inner = outermost([k for k in keeps if _is_within(k, m) and k != m])
         # scratch directories inside this one stay, empty (/var/tmp inside /var, say); other
         # covered directories inside it just vanish with it
         nested = sorted(n for n in masks if n in linux.SCRATCH_DIRS and _is_within(n, m) and n != m
@@ -164,7 +164,7 @@ def _set_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value))
 
 
-def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
+def make_preexec(limits: Limits, drop: tuple[int, int] | None,
                   plan: list[tuple[str, list[str]]] | None, errfd: int,
                   join_fds: Sequence[int] = ()):
     libc = linux.libc()
@@ -172,7 +172,7 @@ def _make_preexec(limits: Limits, drop: tuple[int, int] | None,
     top_files = _top_level_files() if plan is not None else []
 
     def setup_namespaces() -> None:
-        check(libc.unshare(_NAMESPACES), "unshare")
+        check(libc.unshare(NAMESPACES), "unshare")
         check(libc.mount(None, b"/", None, linux.MS_REC | linux.MS_PRIVATE, None), "make / private")
         tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
         for target, inner, nested in plan:

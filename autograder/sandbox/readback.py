@@ -4,7 +4,7 @@ A call's outcome (`ProbeOutcome`) comes only from its ``<key>.json`` status and 
 arrays, each read with a size cap, through a directory descriptor that follows no links; the
 arrays are checked header by header (numeric dtypes, sizes that match) before NumPy reads them,
 never unpickled. Also the progress log and the stack samples a stuck child wrote, from which
-`_hang_site` names the student's function that hung. Used by `autograder.sandbox.runner`.
+`hang_site` names the student's function that hung. Used by `autograder.sandbox.runner`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _MAX_STACKS_BYTES = 512 * 1024  # the tail of run<n>/stacks that is read
 _STACK_SAMPLES = 4  # a function is blamed for a hang when it is in each of the last 4 samples
 _MAX_MESSAGE_CHARS = 2000
 _MAX_TRACEBACK_CHARS = 4000
-_NUMERIC_KINDS = "biufc"
+NUMERIC_KINDS = "biufc"
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ProbeOutcome:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
 
-def _hang_site(text: str, package_root: Path) -> tuple[str, str, int] | None:
+def hang_site(text: str, package_root: Path) -> tuple[str, str, int] | None:
     """Where a call that ran out of time was stuck: ``(file, function, line)`` of the deepest
     student frame that is in each of the last `_STACK_SAMPLES` stack samples the child wrote
     (child.py's ``_StackSampler``; a frame seen in some samples only is a call the stuck
@@ -83,7 +83,7 @@ def _hang_site(text: str, package_root: Path) -> tuple[str, str, int] | None:
     return None
 
 
-class _ChildFiles:
+class ChildFiles:
     """Reads the files a child wrote into its run directory, trusting nothing about them."""
 
     def __init__(self, rundir: Path, max_bytes: int):
@@ -185,7 +185,7 @@ def _load_npz(data: bytes) -> dict[str, np.ndarray]:
                 shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-            if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
+            if dtype.kind not in NUMERIC_KINDS or dtype.hasobject:
                 raise ValueError(f"non-numeric dtype {dtype}")
             if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(raw) - f.tell():
                 raise ValueError("array header does not match the data size")

@@ -19,7 +19,7 @@ call that ran out of time after other calls of the same child had used part of i
 in a fresh child before it is blamed. When a first import of a student module hung or crashed,
 later children fail that import at once instead of paying the time limit again; when a call ran out
 of time, the child's stack samples (``run<n>/stacks``) name the student function it was stuck in,
-and later children fail every call of that function at once (`_hang_site`). After
+and later children fail every call of that function at once (`hang_site`). After
 ``MAX_FAILURES_IN_A_ROW`` crashes/timeouts of one probe in a row its remaining calls are not run,
 and after ``MAX_FAILED_LAUNCHES`` failed children in one job, or once failed children used
 ``MAX_FAILED_WALL_LIMITS`` time limits, nothing more is run (so a job takes at most about
@@ -59,11 +59,11 @@ from autograder.sandbox.confine import SYSTEM_DIRS
 from autograder.sandbox.containment import size_text
 from autograder.sandbox.errors import SandboxError
 from autograder.sandbox.readback import (
-    _NUMERIC_KINDS,
+    NUMERIC_KINDS,
     STATUSES,
+    ChildFiles,
     ProbeOutcome,
-    _ChildFiles,
-    _hang_site,
+    hang_site,
 )
 from autograder.sandbox.spawn import SandboxResult, run_python
 
@@ -212,7 +212,7 @@ class _Job:
                             isolation=self.isolation, readable=[self.jobdir], hide=self.hide,
                             job=self.contained)
         disk_full = self.contained is not None and self.contained.disk_full()
-        reader = _ChildFiles(rundir, self.limits.max_file_bytes)
+        reader = ChildFiles(rundir, self.limits.max_file_bytes)
         try:
             self.collect(pending, result, reader, disk_full)
         finally:
@@ -221,7 +221,7 @@ class _Job:
             containment.remove_tree(rundir)
             calls_file.unlink(missing_ok=True)
 
-    def collect(self, pending: list[ProbeCall], result: SandboxResult, reader: _ChildFiles,
+    def collect(self, pending: list[ProbeCall], result: SandboxResult, reader: ChildFiles,
                 disk_full: bool = False) -> None:
         events = reader.progress()
         if "ready" not in events:
@@ -267,7 +267,7 @@ class _Job:
         self.failed_launches += 1
         self.failed_seconds += result.seconds
         description = result.describe()
-        site = _hang_site(reader.stacks(), self.jobdir / "pkg") if timeout else None
+        site = hang_site(reader.stacks(), self.jobdir / "pkg") if timeout else None
         if site is not None and site[1] == "<module>":
             module = site[0][:-3].replace("/", ".").removesuffix(".__init__")
             self.broken[module] = f"importing {module} did not finish earlier ({description})"
@@ -361,7 +361,7 @@ def _save_inputs(path: Path, call: ProbeCall) -> None:
     arrays = {}
     for name, value in call.inputs.items():
         arr = np.asarray(value)
-        if arr.dtype.kind not in _NUMERIC_KINDS:
+        if arr.dtype.kind not in NUMERIC_KINDS:
             raise ValueError(f"{call.id}: input {name!r} has dtype {arr.dtype}; only numbers")
         arrays[name] = arr
     np.savez(path, **arrays)

@@ -109,13 +109,13 @@ from pathlib import Path
 from autograder.config import Limits
 from autograder.sandbox import containment, linux
 from autograder.sandbox.confine import (
-    _NAMESPACES,
-    _first_blocked_dir,
-    _make_preexec,
-    _mask_plan,
-    _outermost,
-    _python_paths,
-    _unreadable,
+    NAMESPACES,
+    first_blocked_dir,
+    make_preexec,
+    mask_plan,
+    outermost,
+    python_paths,
+    unreadable,
 )
 from autograder.sandbox.containment import size_text as _size
 from autograder.sandbox.errors import SandboxError
@@ -209,7 +209,7 @@ def namespaces_available() -> bool:
     libc = linux.libc()
 
     def probe():
-        if libc.unshare(_NAMESPACES) != 0:
+        if libc.unshare(NAMESPACES) != 0:
             os._exit(3)
 
     try:
@@ -272,7 +272,7 @@ def _bwrap_command(command: list[str], workdir: str, keeps: list[str], env: dict
             else:
                 cmd += ["--ro-bind", d, d]
     cmd += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    for k in _outermost([k for k in keeps if k != workdir]):
+    for k in outermost([k for k in keeps if k != workdir]):
         cmd += ["--ro-bind", k, k]
     cmd += ["--bind", workdir, workdir, "--chdir", workdir]
     for key, value in env.items():
@@ -323,8 +323,8 @@ def run_python(script: Path, args: list[str], workdir: Path, limits: Limits, *,
     script = Path(os.path.abspath(script))
     env = _clean_env(workdir)
     command = [sys.executable, "-I", "-B", str(script), *map(str, args)]
-    keeps = _outermost([str(workdir), str(script.parent), *map(os.path.abspath, readable),
-                        *_python_paths()])
+    keeps = outermost([str(workdir), str(script.parent), *map(os.path.abspath, readable),
+                        *python_paths()])
 
     drop = sandbox_ids(claim=True) if root else None
     try:
@@ -346,13 +346,13 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
         uid, gid = drop
         os.chown(workdir, uid, gid)
         os.chmod(workdir, 0o700)
-        unreadable = [k for k in keeps if _unreadable(k, uid, gid)]
-        if unreadable:
-            raise SandboxError(f"uid {uid} cannot read {', '.join(unreadable)}")
+        cannot_read = [k for k in keeps if unreadable(k, uid, gid)]
+        if cannot_read:
+            raise SandboxError(f"uid {uid} cannot read {', '.join(cannot_read)}")
         if isolation == "namespaces":
-            plan = _mask_plan(keeps, [os.path.abspath(h) for h in hide], uid, gid)
+            plan = mask_plan(keeps, [os.path.abspath(h) for h in hide], uid, gid)
         else:
-            blocked = {k: _first_blocked_dir(k, uid, gid) for k in keeps}
+            blocked = {k: first_blocked_dir(k, uid, gid) for k in keeps}
             blocked = {k: b for k, b in blocked.items() if b is not None}
             if blocked:
                 k, b = next(iter(blocked.items()))
@@ -363,7 +363,7 @@ def _run(command: list[str], workdir: Path, env: dict[str, str], keeps: list[str
         command = _bwrap_command(command, str(workdir), keeps, env)
 
     err_r, err_w = os.pipe()
-    preexec = _make_preexec(limits, drop, plan, err_w, job.join_fds() if job else ())
+    preexec = make_preexec(limits, drop, plan, err_w, job.join_fds() if job else ())
     oom_before = job.oom_kills() if job else 0
     budget = job.output_budget() if job else None
     start = time.monotonic()

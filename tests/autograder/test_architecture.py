@@ -117,3 +117,15 @@ def test_no_module_is_longer_than_a_sitting():
     long = {name: n for name, path in _modules().items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_no_module_imports_another_ones_private_names():
+    """A name with a leading underscore is its module's own business; what a sibling needs is
+    public (a newcomer can then change a private helper without reading the whole package)."""
+    crossing = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("autograder"):
+                crossing += [f"{name} imports {node.module}.{alias.name}" for alias in node.names
+                             if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert crossing == []

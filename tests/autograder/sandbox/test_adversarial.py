@@ -627,7 +627,7 @@ def _sample(*frames: tuple[str, int, str]) -> str:
 
 
 def test_a_timeout_is_blamed_on_the_function_stuck_in_every_sample():
-    from autograder.sandbox.runner import _hang_site
+    from autograder.sandbox.runner import hang_site
 
     pkg = Path("/job/pkg")
     probe = ("/job/bin/probes.py", 10, "probe_x")
@@ -637,20 +637,20 @@ def test_a_timeout_is_blamed_on_the_function_stuck_in_every_sample():
     # the loop keeps calling a quick helper: the helper shows up in some samples only
     text = "\n--\n".join([_sample(helper, loop, probe, child), _sample(loop, probe, child),
                           _sample(helper, loop, probe, child), _sample(loop, probe, child)])
-    assert _hang_site(text, pkg) == ("assignment/layers.py", "batchnorm_forward", 120)
+    assert hang_site(text, pkg) == ("assignment/layers.py", "batchnorm_forward", 120)
     # stuck in the helper itself: the deepest common frame is the helper
     text = "\n--\n".join([_sample(helper, loop, probe, child)] * 4)
-    assert _hang_site(text, pkg) == ("assignment/layers.py", "_helper", 30)
+    assert hang_site(text, pkg) == ("assignment/layers.py", "_helper", 30)
     # stuck in a comprehension: the function around it
     comprehension = (str(pkg / "assignment/layers.py"), 121, "<listcomp>")
     text = "\n--\n".join([_sample(comprehension, loop, probe, child)] * 4)
-    assert _hang_site(text, pkg) == ("assignment/layers.py", "batchnorm_forward", 120)
+    assert hang_site(text, pkg) == ("assignment/layers.py", "batchnorm_forward", 120)
     # stuck outside the student's code, one sample only, garbage: no blame
-    assert _hang_site("\n--\n".join([_sample(probe, child)] * 4), pkg) is None
-    assert _hang_site(_sample(loop, probe, child), pkg) is None
-    assert _hang_site("\x00garbage\n--\nmore\tgarbage", pkg) is None
+    assert hang_site("\n--\n".join([_sample(probe, child)] * 4), pkg) is None
+    assert hang_site(_sample(loop, probe, child), pkg) is None
+    assert hang_site("\x00garbage\n--\nmore\tgarbage", pkg) is None
     evil = (str(pkg / "assignment/../../bin/child.py"), 1, "main")
-    assert _hang_site("\n--\n".join([_sample(evil)] * 4), pkg) is None
+    assert hang_site("\n--\n".join([_sample(evil)] * 4), pkg) is None
 
 
 HANGING = '''
@@ -838,7 +838,7 @@ def test_the_child_sees_the_system_its_job_and_python_only(tmp_path):
         shutil.rmtree(job, ignore_errors=True)
     assert checks == {"repo": False, "grader cmdline": False, "init environ": False,
                       "own status": True, "numpy": True, "cwd": True}
-    python = {os.path.realpath(p) for p in confine._python_paths()}
+    python = {os.path.realpath(p) for p in confine.python_paths()}
     for path, content in tops.items():
         if path in confine.SYSTEM_DIRS:
             continue

@@ -364,7 +364,7 @@ def test_hiding_a_system_directory_is_refused(job):
 
 def _python_reachable_by_sandbox_uid() -> bool:
     uid, gid = uids.sandbox_ids()
-    return all(confine._first_blocked_dir(p, uid, gid) is None for p in confine._python_paths())
+    return all(confine.first_blocked_dir(p, uid, gid) is None for p in confine.python_paths())
 
 
 @pytest.mark.skipif(not bubblewrap_available(), reason="bwrap is not installed")
