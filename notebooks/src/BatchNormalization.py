@@ -38,20 +38,25 @@
 # %% setup include="shared"
 
 # %% imports
-import statistics
-import timeit
-
-import matplotlib.pyplot as plt
 import numpy as np
-from tqdm.auto import tqdm
 
-from assignment.data_utils import find_cifar10, get_CIFAR10_data
-from assignment.fc_net import FullyConnectedNet
-from assignment.gradient_check import (
-    eval_numerical_gradient,
-    eval_numerical_gradient_array,
-    rel_error,
+from assignment.experiments import (
+    batch_size_experiment,
+    plot_sweep,
+    plot_training,
+    print_fc_net_gradient_errors,
+    print_layer_gradient_errors,
+    print_timings,
+    random_layer_inputs,
+    relu_net_batches,
+    relu_net_outputs,
+    show_stats,
+    train_with_adam,
+    training_subset,
+    weight_scale_sweep,
 )
+from assignment.fc_net import FullyConnectedNet
+from assignment.gradient_check import rel_error
 from assignment.layer_utils import affine_norm_relu_backward, affine_norm_relu_forward
 from assignment.layers import (
     batchnorm_backward,
@@ -60,7 +65,6 @@ from assignment.layers import (
     layernorm_backward,
     layernorm_forward,
 )
-from assignment.solver import Solver
 from assignment.todo import needs
 
 # %% helpers
@@ -77,7 +81,8 @@ from assignment.checks import (
     run_all,
 )
 
-# Sizes of the experiments (FAST mode shrinks them) and small helpers used below.
+# Sizes of the experiments (FAST mode shrinks them). The experiments, their printouts and plots
+# are functions of assignment/experiments.py (given code): read one to see what it measures.
 NUM_TRAIN = 200 if FAST else 1000  # training images the experiments learn from
 NUM_EPOCHS = 2 if FAST else 10
 NUM_WEIGHT_SCALES = 4 if FAST else 20
@@ -89,64 +94,6 @@ BATCHNORM_NET = [batchnorm_forward, batchnorm_backward_alt, affine_norm_relu_for
                  affine_norm_relu_backward, FullyConnectedNet]
 LAYERNORM_NET = [layernorm_forward, layernorm_backward, affine_norm_relu_forward,
                  affine_norm_relu_backward, FullyConnectedNet]
-
-
-def show_stats(title, a, axis):
-    """Print the mean and standard deviation of `a` along `axis`."""
-    print(title)
-    print("  means:", a.mean(axis=axis))
-    print("  stds: ", a.std(axis=axis))
-    print()
-
-
-def print_gradient_check(model, X, y):
-    """Print the loss, and each parameter's relative error against a numerical gradient."""
-    loss, grads = model.loss(X, y)
-    print("  initial loss:", loss)
-    for name in sorted(grads):
-        numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name],
-                                          verbose=False, h=1e-5)
-        print(f"  {name:>6} relative error {rel_error(numeric, grads[name]):.2e}"
-              f"   (largest |gradient| {np.abs(numeric).max():.1e})")
-    print()
-
-
-def train(model, data, batch_size=50, num_epochs=None, verbose=True):
-    """Train `model` with Adam (learning rate 1e-3); return the Solver with its histories."""
-    solver = Solver(
-        model,
-        data,
-        update_rule="adam",
-        optim_config={"learning_rate": 1e-3},
-        num_epochs=NUM_EPOCHS if num_epochs is None else num_epochs,
-        batch_size=batch_size,
-        print_every=20,
-        verbose=verbose,
-    )
-    solver.train()
-    return solver
-
-
-def plot_training(solvers, title, show_loss=True):
-    """Training loss per iteration, training and validation accuracy per epoch."""
-    panels = [("training loss", "iteration", "loss")] if show_loss else []
-    panels += [("training accuracy", "epoch", "accuracy"),
-               ("validation accuracy", "epoch", "accuracy")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
-    for label, solver in solvers.items():
-        curves = [solver.train_acc_history, solver.val_acc_history]
-        if show_loss:
-            axes[0].plot(solver.loss_history, "o", markersize=2, alpha=0.4, label=label)
-        for ax, curve in zip(axes[-2:], curves, strict=True):
-            ax.plot(curve, "-o", markersize=4, label=label)
-    for ax, (name, xlabel, ylabel) in zip(axes, panels, strict=True):
-        ax.set_title(f"{title}: {name}")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    fig.tight_layout()
-    plt.show()
-
 
 # %% data-md include="shared"
 
@@ -188,16 +135,12 @@ def plot_training(solvers, title, show_loss=True):
 # Training by Reducing Internal Covariate Shift", ICML 2015.
 
 # %% bn-forward-train tags=["first-task"]
-# The outputs of a two-layer ReLU network on random data: far from mean 0 and std 1.
-np.random.seed(231)
-N, D1, D2, D3 = 200, 50, 60, 3
-X = np.random.randn(N, D1)
-W1 = np.random.randn(D1, D2)
-W2 = np.random.randn(D2, D3)
-a = np.maximum(0, X @ W1) @ W2
+# The outputs of a random two-layer ReLU network on random data, 200 examples of 3 features:
+# far from mean 0 and std 1.
+a = relu_net_outputs(N=200)
 show_stats("Before batch norm, per feature", a, axis=0)
 
-a_norm, _ = batchnorm_forward(a, np.ones(D3), np.zeros(D3), {"mode": "train"})
+a_norm, _ = batchnorm_forward(a, np.ones(3), np.zeros(3), {"mode": "train"})
 show_stats("After batch norm with gamma = 1, beta = 0 (expect 0 and 1)", a_norm, axis=0)
 
 gamma = np.array([1.0, 2.0, 3.0])
@@ -213,19 +156,15 @@ show_stats("After batch norm with gamma = [1, 2, 3], beta = [11, 12, 13]", a_nor
 # the expected result here.
 
 # %% bn-forward-test
-np.random.seed(231)
-N, D1, D2, D3 = 200, 50, 60, 3
-W1 = np.random.randn(D1, D2)
-W2 = np.random.randn(D2, D3)
+# One random network, 51 batches of its outputs (200 x 3 each): 50 for training, one for test.
+*train_batches, test_batch = relu_net_batches(51, N=200)
 bn_param = {"mode": "train"}
-gamma, beta = np.ones(D3), np.zeros(D3)
-for _ in range(50):
-    X = np.random.randn(N, D1)
-    batchnorm_forward(np.maximum(0, X @ W1) @ W2, gamma, beta, bn_param)
+gamma, beta = np.ones(3), np.zeros(3)
+for a in train_batches:
+    batchnorm_forward(a, gamma, beta, bn_param)  # updates the running averages in bn_param
 
 bn_param["mode"] = "test"
-X = np.random.randn(N, D1)
-a_norm, _ = batchnorm_forward(np.maximum(0, X @ W1) @ W2, gamma, beta, bn_param)
+a_norm, _ = batchnorm_forward(test_batch, gamma, beta, bn_param)
 show_stats("After batch norm in test mode (expect roughly 0 and 1)", a_norm, axis=0)
 
 # %% bn-forward-check-md [markdown]
@@ -271,28 +210,9 @@ print(assert_passes("batchnorm_forward", extra=True).summary())
 # mean it is not.
 
 # %% bn-backward-numeric
-np.random.seed(231)
-N, D = 4, 5
-x = 5 * np.random.randn(N, D) + 12
-gamma = np.random.randn(D)
-beta = np.random.randn(D)
-dout = np.random.randn(N, D)
-bn_param = {"mode": "train"}
-
-
-def bn_output(x, gamma, beta):
-    return batchnorm_forward(x, gamma, beta, bn_param)[0]
-
-
-dx_num = eval_numerical_gradient_array(lambda v: bn_output(v, gamma, beta), x, dout)
-dgamma_num = eval_numerical_gradient_array(lambda v: bn_output(x, v, beta), gamma.copy(), dout)
-dbeta_num = eval_numerical_gradient_array(lambda v: bn_output(x, gamma, v), beta.copy(), dout)
-
-_, cache = batchnorm_forward(x, gamma, beta, bn_param)
-dx, dgamma, dbeta = batchnorm_backward(dout, cache)
-print(f"dx relative error:     {rel_error(dx_num, dx):.2e}")
-print(f"dgamma relative error: {rel_error(dgamma_num, dgamma):.2e}")
-print(f"dbeta relative error:  {rel_error(dbeta_num, dbeta):.2e}")
+# x of shape (4, 5), gamma and beta (5,), all random; the layer in training mode.
+print_layer_gradient_errors(batchnorm_forward, batchnorm_backward, {"mode": "train"},
+                            x_shape=(4, 5))
 
 # %% bn-backward-check
 check_batchnorm_backward()
@@ -330,12 +250,8 @@ print(assert_passes("batchnorm_backward", extra=True).summary())
 # see how much the ratio moves.
 
 # %% bn-backward-alt-compare
-np.random.seed(231)
-N, D = 256, 512
-x = 5 * np.random.randn(N, D) + 12
-gamma = np.random.randn(D)
-beta = np.random.randn(D)
-dout = np.random.randn(N, D)
+x, gamma, beta, dout = random_layer_inputs(x_shape=(256, 512))
+N, D = x.shape
 
 _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
 staged = batchnorm_backward(dout, cache)
@@ -343,22 +259,10 @@ closed = batchnorm_backward_alt(dout, cache)
 for name, g1, g2 in zip(["dx", "dgamma", "dbeta"], staged, closed, strict=True):
     print(f"{name} difference between the two versions: {rel_error(g1, g2):.2e}")
 
-
-def median_seconds(func, repeats):
-    """Median time of one call of func(), over `repeats` measurements of many calls each."""
-    timer = timeit.Timer(func)
-    calls, _ = timer.autorange()  # enough calls to take at least 0.2 s per measurement
-    return statistics.median(timer.repeat(repeat=repeats, number=calls)) / calls
-
-
 repeats = 3 if FAST else 7
-t_staged = median_seconds(lambda: batchnorm_backward(dout, cache), repeats)
-t_closed = median_seconds(lambda: batchnorm_backward_alt(dout, cache), repeats)
-print()
-print(f"Backward pass on a {N} x {D} batch, median of {repeats} measurements:")
-print(f"  computation graph: {1e3 * t_staged:.3f} ms per call")
-print(f"  closed form:       {1e3 * t_closed:.3f} ms per call")
-print(f"  speedup:           {t_staged / t_closed:.2f}x")
+print(f"\nBackward pass on a {N} x {D} batch, median of {repeats} measurements:")
+print_timings({"computation graph": lambda: batchnorm_backward(dout, cache),
+               "closed form": lambda: batchnorm_backward_alt(dout, cache)}, repeats)
 
 # %% bn-backward-alt-check
 check_batchnorm_backward_alt()
@@ -389,8 +293,15 @@ print(assert_passes("batchnorm_backward_alt", extra=True).summary())
 #   `self.bn_params[i - 1]` and stores the gradients of `gamma{i}` and `beta{i}`. Batch norm's
 #   parameters are not regularized.
 #
-# The next cell checks the gradients of a small network numerically, without and with
-# regularization. Most relative errors should be `1e-6` or smaller; errors near 1 mean a bug.
+# Start with the sandwich: the next cell is its self-check.
+
+# %% fc-bn-sandwich-check
+# The sandwich alone, with batch norm and with layer norm (its layer-norm half is for later).
+check_affine_norm_relu()
+
+# %% fc-bn-gradcheck-md [markdown]
+# Then the network. The next cell checks the gradients of a small network numerically, without
+# and with regularization. Most relative errors should be `1e-6` or smaller; errors near 1 mean a bug.
 # Two exceptions are expected:
 #
 # * `W1` may show an error around `1e-4`. The batch holds only two examples, and normalizing two
@@ -404,20 +315,8 @@ print(assert_passes("batchnorm_backward_alt", extra=True).summary())
 #   so you can see this.
 
 # %% fc-bn-gradcheck
-np.random.seed(231)
-N, D, H1, H2, C = 2, 15, 20, 30, 10
-X = np.random.randn(N, D)
-y = np.random.randint(C, size=(N,))
-
-for reg in [0, 3.14]:
-    print(f"Gradient check with reg = {reg}")
-    model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2,
-                              dtype=np.float64, normalization="batchnorm")
-    print_gradient_check(model, X, y)
-
-# %% fc-bn-sandwich-check
-# The sandwich alone, with batch norm and with layer norm (its layer-norm half is for later).
-check_affine_norm_relu()
+# Two examples, 15 features, hidden layers of 20 and 30 units, 10 classes; reg = 0, then 3.14.
+print_fc_net_gradient_errors(normalization="batchnorm")
 
 # %% fc-bn-check
 check_fc_net_batchnorm()
@@ -443,12 +342,7 @@ print(assert_passes("fc_net_batchnorm", extra=True).summary())
 # run. Expect the batch-norm network to make progress faster.
 
 # %% deep-train
-small_data = {
-    "X_train": data["X_train"][:NUM_TRAIN],
-    "y_train": data["y_train"][:NUM_TRAIN],
-    "X_val": data["X_val"],
-    "y_val": data["y_val"],
-}
+small_data = training_subset(data, NUM_TRAIN)
 
 if needs(*BATCHNORM_NET):
     np.random.seed(231)
@@ -456,9 +350,9 @@ if needs(*BATCHNORM_NET):
     plain_model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=2e-2, normalization=None)
 
     print("With batch normalization:")
-    bn_solver = train(bn_model, small_data)
+    bn_solver = train_with_adam(bn_model, small_data, NUM_EPOCHS)
     print("Without normalization:")
-    plain_solver = train(plain_model, small_data)
+    plain_solver = train_with_adam(plain_model, small_data, NUM_EPOCHS)
 
 # %% deep-plot
 if needs(*BATCHNORM_NET, what="this plot"):
@@ -476,39 +370,17 @@ if needs(*BATCHNORM_NET, what="this plot"):
 
 # %% weight-scale-sweep
 if needs(*BATCHNORM_NET):
-    np.random.seed(231)
     weight_scales = np.logspace(-4, 0, num=NUM_WEIGHT_SCALES)
-    variants = {"batch norm": "batchnorm", "no normalization": None}
-    sweep = {label: {"train": [], "val": [], "loss": []} for label in variants}
-
-    for scale in tqdm(weight_scales, desc="weight scales"):
-        for label, normalization in variants.items():
-            model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=scale,
-                                      normalization=normalization)
-            solver = train(model, small_data, verbose=False)
-            sweep[label]["train"].append(max(solver.train_acc_history))
-            sweep[label]["val"].append(max(solver.val_acc_history))
-            sweep[label]["loss"].append(np.mean(solver.loss_history[-10:]))
+    sweep = weight_scale_sweep(weight_scales, {"batch norm": "batchnorm", "no normalization": None},
+                               small_data, HIDDEN_DIMS, NUM_EPOCHS)
 
 # %% weight-scale-plot
 if needs(*BATCHNORM_NET, what="this plot"):
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = [
+    plot_sweep(weight_scales, sweep, [
         ("val", "best validation accuracy", "accuracy"),
         ("train", "best training accuracy", "accuracy"),
         ("loss", "final training loss (mean of the last 10 steps)", "loss"),
-    ]
-    for ax, (key, title, ylabel) in zip(axes, panels, strict=True):
-        for label in variants:
-            ax.semilogx(weight_scales, sweep[label][key], "-o", markersize=4, label=label)
-        ax.set_title(title)
-        ax.set_xlabel("initial weight scale")
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    axes[2].set_yscale("log")
-    fig.tight_layout()
-    plt.show()
-
+    ], xlabel="initial weight scale", log_y=["loss"])
 
 # %% question-1 [markdown]
 # ### Inline question 1
@@ -548,21 +420,9 @@ if needs(*BATCHNORM_NET, what="this plot"):
 # (smaller batches take more, noisier steps per epoch).
 
 # %% batch-size-bn
-def batch_size_experiment(normalization, batch_sizes=(5, 10, 50), baseline_batch_size=10):
-    """Train the deep net with `normalization` at each batch size, plus a plain baseline."""
-    np.random.seed(231)
-    runs = [(f"no normalization, batch {baseline_batch_size}", None, baseline_batch_size)]
-    runs += [(f"{normalization}, batch {size}", normalization, size) for size in batch_sizes]
-    solvers = {}
-    for label, norm, size in tqdm(runs, desc=f"{normalization} batch sizes"):
-        model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=2e-2, normalization=norm)
-        solvers[label] = train(model, small_data, batch_size=size, verbose=False)
-    return solvers
-
-
 if needs(*BATCHNORM_NET):
-    bn_batch_solvers = batch_size_experiment("batchnorm")
-    plot_training(bn_batch_solvers, "batch norm", show_loss=False)
+    bn_batch_solvers = batch_size_experiment("batchnorm", small_data, HIDDEN_DIMS, NUM_EPOCHS)
+    plot_training(bn_batch_solvers, "batch norm", panels=["train_acc", "val_acc"])
 
 # %% question-2 [markdown]
 # ### Inline question 2
@@ -645,21 +505,20 @@ if needs(*BATCHNORM_NET):
 # deviation 1 over its three features.
 
 # %% ln-forward
-np.random.seed(231)
-N, D1, D2, D3 = 4, 50, 60, 3
-X = np.random.randn(N, D1)
-W1 = np.random.randn(D1, D2)
-W2 = np.random.randn(D2, D3)
-a = np.maximum(0, X @ W1) @ W2
+a = relu_net_outputs(N=4)  # the same network, four examples of 3 features
 show_stats("Before layer norm, per example", a, axis=1)
 
-a_norm, _ = layernorm_forward(a, np.ones(D3), np.zeros(D3), {})
+a_norm, _ = layernorm_forward(a, np.ones(3), np.zeros(3), {})
 show_stats("After layer norm with gamma = 1, beta = 0 (expect 0 and 1)", a_norm, axis=1)
 
 gamma = np.array([3.0, 3.0, 3.0])
 beta = np.array([5.0, 5.0, 5.0])
 a_norm, _ = layernorm_forward(a, gamma, beta, {})
 show_stats("After layer norm with gamma = 3, beta = 5 (expect 5 and 3)", a_norm, axis=1)
+
+# Nothing depends on the other examples: the first example normalized alone comes out the same.
+alone, _ = layernorm_forward(a[:1], gamma, beta, {})
+print("The first example alone gives the same output:", np.allclose(alone, a_norm[:1]))
 
 # %% ln-forward-check
 check_layernorm_forward()
@@ -682,28 +541,7 @@ print(assert_passes("layernorm_forward", extra=True).summary())
 # still per feature, so their gradients still sum over the batch.
 
 # %% ln-backward-numeric
-np.random.seed(231)
-N, D = 4, 5
-x = 5 * np.random.randn(N, D) + 12
-gamma = np.random.randn(D)
-beta = np.random.randn(D)
-dout = np.random.randn(N, D)
-ln_param = {}
-
-
-def ln_output(x, gamma, beta):
-    return layernorm_forward(x, gamma, beta, ln_param)[0]
-
-
-dx_num = eval_numerical_gradient_array(lambda v: ln_output(v, gamma, beta), x, dout)
-dgamma_num = eval_numerical_gradient_array(lambda v: ln_output(x, v, beta), gamma.copy(), dout)
-dbeta_num = eval_numerical_gradient_array(lambda v: ln_output(x, gamma, v), beta.copy(), dout)
-
-_, cache = layernorm_forward(x, gamma, beta, ln_param)
-dx, dgamma, dbeta = layernorm_backward(dout, cache)
-print(f"dx relative error:     {rel_error(dx_num, dx):.2e}")
-print(f"dgamma relative error: {rel_error(dgamma_num, dgamma):.2e}")
-print(f"dbeta relative error:  {rel_error(dbeta_num, dbeta):.2e}")
+print_layer_gradient_errors(layernorm_forward, layernorm_backward, {}, x_shape=(4, 5))
 
 # %% ln-backward-check
 check_layernorm_backward()
@@ -730,16 +568,11 @@ print(assert_passes("layernorm_backward", extra=True).summary())
 # gradient should now match closely.
 
 # %% fc-ln-gradcheck
-np.random.seed(231)
-N, D, H1, H2, C = 2, 15, 20, 30, 10
-X = np.random.randn(N, D)
-y = np.random.randint(C, size=(N,))
+print_fc_net_gradient_errors(normalization="layernorm")
 
-for reg in [0, 3.14]:
-    print(f"Gradient check with reg = {reg}")
-    model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2,
-                              dtype=np.float64, normalization="layernorm")
-    print_gradient_check(model, X, y)
+# %% fc-ln-sandwich-check
+# The sandwich's self-check again: now its layer-norm half should pass as well.
+check_affine_norm_relu()
 
 # %% fc-ln-check
 check_fc_net_layernorm()
@@ -764,8 +597,8 @@ print(assert_passes("fc_net_layernorm", extra=True).summary())
 
 # %% batch-size-ln
 if needs(*LAYERNORM_NET):
-    ln_batch_solvers = batch_size_experiment("layernorm")
-    plot_training(ln_batch_solvers, "layer norm", show_loss=False)
+    ln_batch_solvers = batch_size_experiment("layernorm", small_data, HIDDEN_DIMS, NUM_EPOCHS)
+    plot_training(ln_batch_solvers, "layer norm", panels=["train_acc", "val_acc"])
 
 # %% question-4 [markdown]
 # ### Inline question 4

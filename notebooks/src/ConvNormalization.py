@@ -42,11 +42,10 @@
 # %% setup include="shared"
 
 # %% imports
-import matplotlib.pyplot as plt
 import numpy as np
 
 from assignment.data_utils import find_cifar10, get_CIFAR10_data
-from assignment.gradient_check import eval_numerical_gradient_array, rel_error
+from assignment.experiments import plot_sweep, print_layer_gradient_errors, show_stats
 from assignment.layers import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
@@ -65,16 +64,6 @@ NUM_BATCHES = 10 if FAST else 100  # random batches drawn for each batch size
 NUM_IMAGES = 1000 if FAST else 4000  # CIFAR-10 images the batches are drawn from
 # What the experiment runs: until you have written them it skips, saying so (`needs`).
 EXPERIMENT_NEEDS = [spatial_batchnorm_forward, spatial_groupnorm_forward]
-
-
-def show_stats(title, a, axis):
-    """Print the mean and standard deviation of `a` along `axis`."""
-    print(title)
-    print("  means:", a.mean(axis=axis))
-    print("  stds: ", a.std(axis=axis))
-    print()
-
-
 PER_CHANNEL = (0, 2, 3)  # the axes a channel's statistics are taken over: N, H and W
 
 # %% sbn-forward-md [markdown]
@@ -166,28 +155,11 @@ check_spatial_batchnorm()
 # it is not.
 
 # %% sbn-backward-numeric
-np.random.seed(231)
-N, C, H, W = 2, 3, 4, 5
-x = 5 * np.random.randn(N, C, H, W) + 12
-gamma = np.random.randn(C)
-beta = np.random.randn(C)
-dout = np.random.randn(N, C, H, W)
-bn_param = {"mode": "train"}
-
-
-def sbn_output(x, gamma, beta):
-    return spatial_batchnorm_forward(x, gamma, beta, bn_param)[0]
-
-
-dx_num = eval_numerical_gradient_array(lambda v: sbn_output(v, gamma, beta), x, dout)
-dgamma_num = eval_numerical_gradient_array(lambda v: sbn_output(x, v, beta), gamma.copy(), dout)
-dbeta_num = eval_numerical_gradient_array(lambda v: sbn_output(x, gamma, v), beta.copy(), dout)
-
-_, cache = spatial_batchnorm_forward(x, gamma, beta, bn_param)
-dx, dgamma, dbeta = spatial_batchnorm_backward(dout, cache)
-print(f"dx relative error:     {rel_error(dx_num, dx):.2e}")
-print(f"dgamma relative error: {rel_error(dgamma_num, dgamma):.2e}")
-print(f"dbeta relative error:  {rel_error(dbeta_num, dbeta):.2e}")
+# Random feature maps x of shape (N, C, H, W) = (2, 3, 4, 5), gamma and beta of shape (3,).
+# print_layer_gradient_errors (assignment/experiments.py) nudges each entry of x, gamma and beta
+# and watches the forward pass's output, as in the BatchNormalization notebook.
+print_layer_gradient_errors(spatial_batchnorm_forward, spatial_batchnorm_backward,
+                            {"mode": "train"}, x_shape=(2, 3, 4, 5))
 
 # %% sbn-check-md [markdown]
 # **Self-check.** Now every check of spatial batch norm should pass. The autograded cell after
@@ -285,30 +257,9 @@ for groups in [1, 2, 3, 6]:
 # of the forward pass). The next cell checks it against numerical gradients.
 
 # %% gn-backward-numeric
-np.random.seed(231)
-N, C, H, W = 2, 6, 4, 5
-G = 2
-x = 5 * np.random.randn(N, C, H, W) + 12
-gamma = np.random.randn(1, C, 1, 1)
-beta = np.random.randn(1, C, 1, 1)
-dout = np.random.randn(N, C, H, W)
-gn_param = {}
-
-
-def gn_output(x, gamma, beta):
-    return spatial_groupnorm_forward(x, gamma, beta, G, gn_param)[0]
-
-
-dx_num = eval_numerical_gradient_array(lambda v: gn_output(v, gamma, beta), x, dout)
-dgamma_num = eval_numerical_gradient_array(lambda v: gn_output(x, v, beta), gamma.copy(), dout)
-dbeta_num = eval_numerical_gradient_array(lambda v: gn_output(x, gamma, v), beta.copy(), dout)
-
-_, cache = spatial_groupnorm_forward(x, gamma, beta, G, gn_param)
-dx, dgamma, dbeta = spatial_groupnorm_backward(dout, cache)
-print("dgamma has shape", dgamma.shape, "and dbeta", dbeta.shape)
-print(f"dx relative error:     {rel_error(dx_num, dx):.2e}")
-print(f"dgamma relative error: {rel_error(dgamma_num, dgamma):.2e}")
-print(f"dbeta relative error:  {rel_error(dbeta_num, dbeta):.2e}")
+# x of shape (2, 6, 4, 5) in G = 2 groups; gamma and beta of shape (1, 6, 1, 1).
+print_layer_gradient_errors(spatial_groupnorm_forward, spatial_groupnorm_backward, 2, {},
+                            x_shape=(2, 6, 4, 5), param_shape=(1, 6, 1, 1))
 
 # %% gn-check-md [markdown]
 # **Self-check.** The self-check of group norm covers both passes; the autograded cell after it
@@ -378,8 +329,7 @@ if needs(*EXPERIMENT_NEEDS):
         "group norm": spatial_groupnorm_forward(probe, ones_gn, zeros_gn, G_EXPERIMENT,
                                                 {})[0][0],
     }
-    spread = {name: [] for name in test_outputs}
-    gap = {name: [] for name in test_outputs}
+    dependence = {name: {"spread": [], "gap": []} for name in test_outputs}
     for size in BATCH_SIZES:
         outputs = {name: [] for name in test_outputs}
         for _ in range(NUM_BATCHES):
@@ -391,34 +341,22 @@ if needs(*EXPERIMENT_NEEDS):
             outputs["group norm"].append(gn_out[0])
         for name, outs in outputs.items():
             outs = np.array(outs)
-            spread[name].append(outs.std(axis=0).mean())
-            gap[name].append(np.sqrt(np.mean((outs - test_outputs[name]) ** 2)))
+            dependence[name]["spread"].append(outs.std(axis=0).mean())
+            dependence[name]["gap"].append(np.sqrt(np.mean((outs - test_outputs[name]) ** 2)))
 
-    BN, GN = "spatial batch norm", "group norm"
+    BN, GN = dependence["spatial batch norm"], dependence["group norm"]
     print("           spread of the output    train/test gap")
     print("batch size      BN        GN          BN        GN")
     for i, size in enumerate(BATCH_SIZES):
-        print(f"{size:>10}  {spread[BN][i]:8.4f}  {spread[GN][i]:8.1e}    "
-              f"{gap[BN][i]:8.4f}  {gap[GN][i]:8.1e}")
+        print(f"{size:>10}  {BN['spread'][i]:8.4f}  {GN['spread'][i]:8.1e}    "
+              f"{BN['gap'][i]:8.4f}  {GN['gap'][i]:8.1e}")
 
 # %% experiment-plot
 if needs(*EXPERIMENT_NEEDS, what="this plot"):
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    panels = [
-        (spread, "spread of one image's output over batches", "standard deviation"),
-        (gap, "train/test gap of one image's output", "root-mean-square difference"),
-    ]
-    for ax, (values, title, ylabel) in zip(axes, panels, strict=True):
-        for name, marker in [("spatial batch norm", "o"), ("group norm", "s")]:
-            ax.plot(BATCH_SIZES, values[name], "-" + marker, label=name)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(BATCH_SIZES, labels=[str(size) for size in BATCH_SIZES])
-        ax.set_title(title)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    fig.tight_layout()
-    plt.show()
+    plot_sweep(BATCH_SIZES, dependence, [
+        ("spread", "spread of one image's output over batches", "standard deviation"),
+        ("gap", "train/test gap of one image's output", "root-mean-square difference"),
+    ], xlabel="batch size", log_base=2, label_every_x=True)
 
 # %% question-1 [markdown]
 # ### Inline question 1

@@ -93,15 +93,15 @@ def skipped(what):
 
 
 # %% imports
-import matplotlib.pyplot as plt
+from types import SimpleNamespace
+
 import numpy as np
 
 from assignment.checks import check_framework_conventions
-from assignment.data_utils import find_cifar10, get_CIFAR10_data
+from assignment.experiments import plot_training, print_final, train_with_adam, training_subset
 from assignment.fc_net import FullyConnectedNet
 from assignment.framework import torch_momentum_from_normlab, torch_running_var
 from assignment.layers import batchnorm_backward, batchnorm_forward
-from assignment.solver import Solver
 
 # %% helpers
 # Sizes of the training comparison (FAST mode shrinks them).
@@ -112,36 +112,6 @@ HIDDEN_DIMS = [100, 100, 100, 100, 100]  # five hidden layers: deep enough for B
 WEIGHT_SCALE = 2e-2  # standard deviation of the initial weights, the same in both frameworks
 LEARNING_RATE = 1e-3  # Adam, in both frameworks
 OUR_MOMENTUM = 0.9  # bn_param["momentum"] in our convention (FullyConnectedNet's default)
-
-
-def plot_histories(histories, title):
-    """Training loss per iteration, training and validation accuracy per epoch.
-
-    histories: label -> {"loss": [...], "train_acc": [...], "val_acc": [...]}; the accuracies
-    are measured after the first iteration and at the end of every epoch, as Solver does.
-    """
-    panels = [("loss", "training loss", "iteration", "loss"),
-              ("train_acc", "training accuracy", "epoch", "accuracy"),
-              ("val_acc", "validation accuracy", "epoch", "accuracy")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for label, history in histories.items():
-        axes[0].plot(history["loss"], "o", markersize=2, alpha=0.4, label=label)
-        axes[1].plot(history["train_acc"], "-o", markersize=4, label=label)
-        axes[2].plot(history["val_acc"], "-o", markersize=4, label=label)
-    for ax, (_, name, xlabel, ylabel) in zip(axes, panels, strict=True):
-        ax.set_title(f"{title}: {name}")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    fig.tight_layout()
-    plt.show()
-
-
-def print_final(histories):
-    for label, history in histories.items():
-        print(f"  {label:<28} final training loss {history['loss'][-1]:.3f}   "
-              f"validation accuracy {history['val_acc'][-1]:.3f}")
-
 
 # %% conventions-md [markdown]
 # ## Two conventions
@@ -490,47 +460,27 @@ else:
 # CIFAR-10; if not, a small **synthetic** stand-in in the same format, and the next cell says
 # so: everything runs the same way, but the accuracies then say nothing about CIFAR-10.
 
-# %% data
-cifar10_dir, is_synthetic = find_cifar10()
-if FAST:
-    sizes = {"num_training": 1000, "num_validation": 200, "num_test": 200}
-elif is_synthetic:
-    sizes = {"num_training": 4000, "num_validation": 1000, "num_test": 1000}
-else:
-    sizes = {"num_training": 49000, "num_validation": 1000, "num_test": 1000}
-data = get_CIFAR10_data(cifar10_dir=cifar10_dir, **sizes)
-small_data = {
-    "X_train": data["X_train"][:NUM_TRAIN],
-    "y_train": data["y_train"][:NUM_TRAIN],
-    "X_val": data["X_val"],
-    "y_val": data["y_val"],
-}
-
-print("Data:", cifar10_dir, "(SYNTHETIC stand-in)" if is_synthetic else "(CIFAR-10)")
-for name, array in small_data.items():
-    print(f"  {name}: {array.shape} {array.dtype}")
-
+# %% data include="shared"
 
 # %% train-ours
+small_data = training_subset(data, NUM_TRAIN)  # both frameworks learn from these images
+
+
 def train_normlab(normalization):
-    """Our FullyConnectedNet, trained by Solver; returns its loss and accuracy histories."""
+    """Our FullyConnectedNet, trained by Solver with Adam; returns the Solver."""
     np.random.seed(0)
     model = FullyConnectedNet(HIDDEN_DIMS, weight_scale=WEIGHT_SCALE,
                               normalization=normalization)
     for bn_param in model.bn_params:
         bn_param["momentum"] = OUR_MOMENTUM
-    solver = Solver(model, small_data, update_rule="adam",
-                    optim_config={"learning_rate": LEARNING_RATE}, num_epochs=NUM_EPOCHS,
-                    batch_size=BATCH_SIZE, verbose=False)
-    solver.train()
-    return {"loss": solver.loss_history, "train_acc": solver.train_acc_history,
-            "val_acc": solver.val_acc_history}
+    return train_with_adam(model, small_data, NUM_EPOCHS, batch_size=BATCH_SIZE,
+                           learning_rate=LEARNING_RATE, verbose=False)
 
 
 ours = {"normlab, no normalization": train_normlab(None),
         "normlab, batch norm": train_normlab("batchnorm")}
 print_final(ours)
-plot_histories(ours, "FullyConnectedNet")
+plot_training(ours, "FullyConnectedNet")
 
 
 # %% train-torch-helpers
@@ -556,7 +506,8 @@ def make_torch_mlp(batchnorm):
 
 
 def train_torch(batchnorm):
-    """Train make_torch_mlp(batchnorm) like Solver trains ours; return the histories."""
+    """Train make_torch_mlp(batchnorm) like Solver trains ours; return the histories, under
+    Solver's names (loss_history, train_acc_history, val_acc_history)."""
     model = make_torch_mlp(batchnorm)
     X = torch.from_numpy(small_data["X_train"].reshape(NUM_TRAIN, -1).copy())
     y = torch.from_numpy(small_data["y_train"])
@@ -564,7 +515,7 @@ def train_torch(batchnorm):
     y_val = torch.from_numpy(small_data["y_val"])
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(0)
-    history = {"loss": [], "train_acc": [], "val_acc": []}
+    history = SimpleNamespace(loss_history=[], train_acc_history=[], val_acc_history=[])
 
     def accuracy(inputs, labels):
         model.eval()  # batch norm uses its running averages, like bn_param["mode"] = "test"
@@ -574,8 +525,8 @@ def train_torch(batchnorm):
         return acc
 
     def record():
-        history["train_acc"].append(accuracy(X[:1000], y[:1000]))
-        history["val_acc"].append(accuracy(X_val, y_val))
+        history.train_acc_history.append(accuracy(X[:1000], y[:1000]))
+        history.val_acc_history.append(accuracy(X_val, y_val))
 
     iterations_per_epoch = max(NUM_TRAIN // BATCH_SIZE, 1)
     model.train()
@@ -585,7 +536,7 @@ def train_torch(batchnorm):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        history["loss"].append(loss.item())
+        history.loss_history.append(loss.item())
         if t == 0:
             record()
         if (t + 1) % iterations_per_epoch == 0:
@@ -598,7 +549,7 @@ if HAVE_TORCH:
     theirs = {"PyTorch, no normalization": train_torch(batchnorm=False),
               "PyTorch, nn.BatchNorm1d": train_torch(batchnorm=True)}
     print_final(theirs)
-    plot_histories(theirs, "PyTorch MLP")
+    plot_training(theirs, "PyTorch MLP")
 else:
     theirs = {}
     skipped("PyTorch training comparison; the FullyConnectedNet comparison above needs no "
@@ -615,16 +566,8 @@ else:
 # all runs side by side (without PyTorch, only ours).
 
 # %% compare
-fig, ax = plt.subplots(figsize=(7, 4))
-for label, history in {**ours, **theirs}.items():
-    style = "--o" if label.startswith("PyTorch") else "-o"
-    ax.plot(history["val_acc"], style, markersize=4, label=label)
-ax.set_title("Validation accuracy with and without batch norm, both frameworks")
-ax.set_xlabel("epoch")
-ax.set_ylabel("validation accuracy")
-ax.legend()
-fig.tight_layout()
-plt.show()
+plot_training({**ours, **theirs}, "With and without batch norm, both frameworks",
+              panels=["val_acc"])
 
 # %% tensorflow-md [markdown]
 # ## The same layer in TensorFlow

@@ -54,13 +54,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from assignment.checks import check_keras_conventions
+from assignment.experiments import load_data
 from assignment.framework import (
     keras_batchnorm_from_normlab,
     torch_momentum_from_normlab,
     torch_running_var,
 )
 from assignment.layers import batchnorm_backward, batchnorm_forward
-from assignment.mnist import find_mnist, get_MNIST_data
 from assignment.mnist_lab import plot_lab, run_lab, summary
 from assignment.nn import BatchNorm, Model
 from assignment.parity import import_keras, import_torch, parity_table, three_way_parity
@@ -97,17 +97,7 @@ if keras is None or torch is None:
 if IN_COLAB and not (KIT_ROOT / "datasets" / "mnist").is_dir():
     subprocess.run(["bash", "datasets/get_datasets.sh", "mnist"], check=False)
 
-mnist_dir, is_synthetic = find_mnist()
-if FAST:
-    sizes = {"num_training": 1000, "num_validation": 200, "num_test": 200}
-elif is_synthetic:
-    sizes = {"num_training": 5000, "num_validation": 1000, "num_test": 1000}
-else:
-    sizes = {"num_training": 55000, "num_validation": 5000, "num_test": 10000}
-data = get_MNIST_data(mnist_dir=mnist_dir, **sizes)
-print("Data:", mnist_dir, "(SYNTHETIC stand-in)" if is_synthetic else "(MNIST)")
-for name, array in data.items():
-    print(f"  {name}: {array.shape} {array.dtype}")
+data = load_data("MNIST", fast=FAST)
 
 fig, axes = plt.subplots(2, 10, figsize=(10, 2.4))
 for ax, image, label in zip(axes.ravel(), data["X_train"], data["y_train"], strict=False):

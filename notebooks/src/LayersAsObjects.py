@@ -37,11 +37,10 @@
 # %% setup include="shared"
 
 # %% imports
-import matplotlib.pyplot as plt
 import numpy as np
 
 from assignment.checks import check_nn_batchnorm, check_nn_layernorm, check_nn_model
-from assignment.data_utils import find_cifar10, get_CIFAR10_data
+from assignment.experiments import plot_training
 from assignment.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
 from assignment.layers import softmax_loss
 from assignment.nn import Adam, BatchNorm, Dense, Dropout, LayerNorm, Model, epoch_solver
@@ -183,6 +182,12 @@ print("fused ReLU, share of units let through:", (out > 0).mean(axis=0).round(2)
 print("running mean after one batch:", bn.bn_param["running_mean"].round(3))
 print("test-mode output of the first example:", bn.forward(a[:1], "test").round(3))
 
+# %% bn-selfcheck
+# The self-check says in words what is wrong, and when a function of layers.py that the
+# layer calls fails its own check, that you should fix that function first. Its forward checks
+# should pass now; it says that BatchNorm.backward, your next task, is not implemented yet.
+check_nn_batchnorm()
+
 # %% bn-backward-md [markdown]
 # **Your task:** implement `BatchNorm.backward`. The layer computes
 # $\mathrm{out} = \mathrm{relu}(a)$ with $a = \gamma \hat{x} + \beta$, so the chain rule goes
@@ -192,21 +197,15 @@ print("test-mode output of the first example:", bn.forward(a[:1], "test").round(
 # A published version of this exercise took $d\gamma$ and $d\beta$ from `dout`, before the
 # ReLU: units that the ReLU had cut, which do not change the loss at all, still pushed
 # $\gamma$ and $\beta$ around. A numerical gradient check catches that at once, which is what
-# the next cell does, without and with the fused ReLU.
+# the next cell does, without and with the fused ReLU. (Run the self-check above again too.)
 
 # %% bn-backward-check
 np.random.seed(231)
-for activation in (None, "relu"):
-    bn = BatchNorm(5, activation=activation)
+x = 4 * np.random.randn(8, 5) + 2
+for bn in (BatchNorm(5), BatchNorm(5, activation="relu")):
     bn.params["gamma"] = np.random.uniform(0.5, 2.0, 5)
     bn.params["beta"] = np.random.randn(5)
-    x = 4 * np.random.randn(8, 5) + 2
-    print_errors(f"BatchNorm, activation={activation}:", layer_gradient_errors(bn, x))
-
-# %% bn-selfcheck
-# The self-check says in words what is wrong, and when a function of layers.py that the
-# layer calls fails its own check, that you should fix that function first.
-check_nn_batchnorm()
+    print_errors(f"{bn}, gradient errors:", layer_gradient_errors(bn, x))
 
 # %% test-nn_batchnorm nbgrader={"grade_id": "nn_batchnorm", "grade": true, "locked": true, "solution": false}
 # Autograded test: nn_batchnorm (@@POINTS@@ points). Do not edit, copy or delete this cell.
@@ -235,12 +234,11 @@ print(assert_passes("nn_batchnorm", extra=True).summary())
 
 # %% ln-check
 np.random.seed(231)
-for activation in (None, "relu"):
-    ln = LayerNorm(6, activation=activation)
+x = 3 * np.random.randn(4, 6) - 1
+for ln in (LayerNorm(6), LayerNorm(6, activation="relu")):
     ln.params["gamma"] = np.random.uniform(0.5, 2.0, 6)
     ln.params["beta"] = np.random.randn(6)
-    x = 3 * np.random.randn(4, 6) - 1
-    print_errors(f"LayerNorm, activation={activation}:", layer_gradient_errors(ln, x))
+    print_errors(f"{ln}, gradient errors:", layer_gradient_errors(ln, x))
 
 # %% ln-selfcheck
 check_nn_layernorm()
@@ -368,22 +366,7 @@ if needs(*EXPERIMENT_NEEDS):
 
 # %% experiment-plot
 if needs(*EXPERIMENT_NEEDS, what="this plot"):
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for label, (loss_history, train_acc, val_acc) in histories.items():
-        axes[0].plot(loss_history, "o", markersize=2, alpha=0.4, label=label)
-        epochs = np.arange(1, len(val_acc) + 1)
-        axes[1].plot(epochs, train_acc, "-o", markersize=4, label=label)
-        axes[2].plot(epochs, val_acc, "-o", markersize=4, label=label)
-    panels = [("training loss", "iteration", "loss"),
-              ("training accuracy", "epoch", "accuracy"),
-              ("validation accuracy", "epoch", "accuracy")]
-    for ax, (title, xlabel, ylabel) in zip(axes, panels, strict=True):
-        ax.set_title(f"6-layer net: {title}")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.legend()
-    fig.tight_layout()
-    plt.show()
+    plot_training(histories, "6-layer net")  # epoch_solver's three lists for each network
 
 # %% question-1 [markdown]
 # ### Inline question 1

@@ -165,18 +165,11 @@ print(f"FAST mode: {'on: experiments are shrunk' if FAST else 'off'}")
 # so get the real data before you answer the questions.
 
 # %% data
-cifar10_dir, is_synthetic = find_cifar10()
-if FAST:
-    sizes = {"num_training": 1000, "num_validation": 200, "num_test": 200}
-elif is_synthetic:
-    sizes = {"num_training": 4000, "num_validation": 1000, "num_test": 1000}
-else:
-    sizes = {"num_training": 49000, "num_validation": 1000, "num_test": 1000}
-data = get_CIFAR10_data(cifar10_dir=cifar10_dir, **sizes)
+# CIFAR-10 split into training, validation and test images (fewer in FAST mode and with the
+# synthetic stand-in): load_data of assignment/experiments.py, which says what it loaded.
+from assignment.experiments import load_data
 
-print("Data:", cifar10_dir, "(SYNTHETIC stand-in)" if is_synthetic else "(CIFAR-10)")
-for name, array in data.items():
-    print(f"  {name}: {array.shape} {array.dtype}")
+data = load_data("CIFAR-10", fast=FAST)
 
 # %% submit-md [markdown]
 # ## Submitting

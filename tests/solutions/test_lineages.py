@@ -9,7 +9,10 @@ as a drop probability), UCLA's ``nndl`` (``use_batchnorm=True``, its drop-probab
 IFT780 (the TP2 sequence, its reference outputs checked against the course's printed numbers
 and against the same computation written out in NumPy). Each is rewritten with the README's
 table and run cell by cell in a Jupyter kernel in a kit folder: ``assignment/`` with the full
-solutions, as the stub generator lays it out, and a synthetic CIFAR-10 in ``datasets/``.
+solutions, as the stub generator lays it out, and a synthetic CIFAR-10 in ``datasets/``. Each
+starts with the cell of ``lineages/preamble.py``, which imports nothing of a course's: the
+``rel_error`` every course's notebook defines for itself, and the loop of CS231n's Dropout
+notebook that meets its published losses.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tests.support.paths import REPO
 
 README = REPO / "README.md"
 NOTEBOOKS = Path(__file__).resolve().parent / "lineages"
+PREAMBLE = NOTEBOOKS / "preamble.py"  # the first cell of every lineage notebook
 #: notebook file -> how its lineage's course cell in the README table begins
 LINEAGES = {"cs231n": "CS231n assignment 2, 2018", "cs231n_2017": "CS231n assignment 2, 2016",
             "ucla_nndl": "UCLA", "ift780": "IFT780"}
@@ -90,8 +94,9 @@ def cells_of(path: Path) -> list[tuple[str, str]]:
 
 
 def notebook_of(path: Path, mapping: dict[str, str]):
+    """The lineage notebook ``path``, after the preamble, with its import lines rewritten."""
     cells = []
-    for name, source in cells_of(path):
+    for name, source in cells_of(PREAMBLE) + cells_of(path):
         text, unmapped = rewrite(source, mapping)
         assert not unmapped, f"{path.name} [{name}]: the README table lacks {unmapped}"
         cell = nbformat.v4.new_code_cell(text)

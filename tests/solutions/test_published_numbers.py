@@ -4,29 +4,47 @@ notebooks.
 They are reproduced with ``np.random.seed(231)`` and the same sequence of random draws, so a
 course porting its notebook sees the values its students and answer keys expect. Dropout draws
 its masks from NumPy's global state, and a ``seed`` in dropout_param reseeds that state, as
-CS231n's does: the Dropout notebook's losses at keep 0.75 and 0.5 depend on both.
+CS231n's does: the Dropout notebook's losses at keep 0.75 and 0.5 depend on both. The kit's own
+notebook draws its batches with ``solutions/experiments.py``, which must draw the same ones.
 """
 
 import numpy as np
 import pytest
 
+from solutions.experiments import relu_net_batches, relu_net_outputs
 from solutions.fc_net import FullyConnectedNet
 from solutions.layers import batchnorm_forward, dropout_forward, spatial_batchnorm_forward
 
 N, D1, D2, D3 = 200, 50, 60, 3
+#: The test-time cell's printout: per-feature means and standard deviations.
+TEST_TIME_MEANS = [-0.03927354, -0.04349152, -0.10452688]
+TEST_TIME_STDS = [1.01531428, 1.01238373, 0.97819988]
 
 
 def test_two_layer_simulation_means_before_batchnorm():
-    np.random.seed(231)
-    X = np.random.randn(N, D1)
-    W1 = np.random.randn(D1, D2)
-    W2 = np.random.randn(D2, D3)
-    a = np.maximum(0, X @ W1) @ W2
+    """The kit's relu_net_outputs draws the first cell's activations."""
+    a = relu_net_outputs(N)
+    assert a.shape == (N, D3)
     np.testing.assert_allclose(a.mean(axis=0), [-2.3814598, -13.18038246, 1.91780462], rtol=1e-7)
+
+
+def test_relu_net_batches_are_the_test_time_cells_batches():
+    """The kit's relu_net_batches draws the test-time cell's 51 batches: normalized by hand (the
+    running averages of momentum 0.9 from zero over the first 50, eps 1e-5), the last has the
+    published statistics. No batchnorm_forward involved."""
+    *train, test = relu_net_batches(51, N)
+    running_mean, running_var = np.zeros(D3), np.zeros(D3)
+    for a in train:
+        running_mean = 0.9 * running_mean + 0.1 * a.mean(axis=0)
+        running_var = 0.9 * running_var + 0.1 * a.var(axis=0)
+    a_norm = (test - running_mean) / np.sqrt(running_var + 1e-5)
+    np.testing.assert_allclose(a_norm.mean(axis=0), TEST_TIME_MEANS, rtol=1e-6)
+    np.testing.assert_allclose(a_norm.std(axis=0), TEST_TIME_STDS, rtol=1e-7)
 
 
 @pytest.mark.batchnorm_forward
 def test_test_time_statistics_after_50_training_passes():
+    """CS231n's test-time cell as it stands, with the kit's batchnorm_forward."""
     np.random.seed(231)
     W1 = np.random.randn(D1, D2)
     W2 = np.random.randn(D2, D3)
@@ -38,10 +56,8 @@ def test_test_time_statistics_after_50_training_passes():
     bn_param["mode"] = "test"
     X = np.random.randn(N, D1)
     a_norm, _ = batchnorm_forward(np.maximum(0, X @ W1) @ W2, gamma, beta, bn_param)
-    np.testing.assert_allclose(a_norm.mean(axis=0), [-0.03927354, -0.04349152, -0.10452688],
-                               rtol=1e-6)
-    np.testing.assert_allclose(a_norm.std(axis=0), [1.01531428, 1.01238373, 0.97819988],
-                               rtol=1e-7)
+    np.testing.assert_allclose(a_norm.mean(axis=0), TEST_TIME_MEANS, rtol=1e-6)
+    np.testing.assert_allclose(a_norm.std(axis=0), TEST_TIME_STDS, rtol=1e-7)
 
 
 @pytest.mark.fc_net_normalization

@@ -7,10 +7,6 @@ from cs231n.gradient_check import eval_numerical_gradient, eval_numerical_gradie
 from cs231n.solver import Solver
 
 
-def rel_error(x, y):
-    return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
-
 # %% [layers] The layers, called directly after the star import (no import of cs231n.layers).
 np.random.seed(231)
 N, D = 4, 5
@@ -63,34 +59,19 @@ dx_num = eval_numerical_gradient_array(lambda xx: dropout_forward(xx, dropout_pa
 print("dx relative error:", rel_error(dx, dx_num))
 assert rel_error(dx, dx_num) < 1e-10
 
-# %% [dropout-net] The published initial losses of the nets with dropout (seed 123).
-np.random.seed(231)
-N, D, H1, H2, C = 2, 15, 20, 30, 10
-X = np.random.randn(N, D)
-y = np.random.randint(C, size=(N,))
-published = {1: 2.3004790897684924, 0.75: 2.302371489704412, 0.5: 2.30427592207859}
-for keep, expected in published.items():
-    model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
-                              dtype=np.float64, dropout_keep_ratio=keep, seed=123)
-    loss, grads = model.loss(X, y)
-    print("keep", keep, "initial loss:", loss)
-    assert abs(loss - expected) < 1e-12
-    for name in sorted(grads):
-        f = lambda _: model.loss(X, y)[0]
-        grad_num = eval_numerical_gradient(f, model.params[name], verbose=False, h=1e-5)
-        assert rel_error(grad_num, grads[name]) < 1e-4, name
+# %% [dropout-net] The published initial losses of the nets with dropout (seed 123), keep
+# probability dropout_keep_ratio=, and gradients that check numerically.
+check_initial_losses(
+    lambda keep: FullyConnectedNet([20, 30], input_dim=15, num_classes=10, weight_scale=5e-2,
+                                   dtype=np.float64, dropout_keep_ratio=keep, seed=123),
+    {1: 2.3004790897684924, 0.75: 2.302371489704412, 0.5: 2.30427592207859},
+    gradients=eval_numerical_gradient)
 
 # %% [dropout-net-2019] 2018 and 2019 name the keep probability dropout= (1: none), same loop.
-np.random.seed(231)
-X = np.random.randn(N, D)
-y = np.random.randint(C, size=(N,))
-for dropout, expected in [(1, 2.3004790897684924), (0.75, 2.302371489704412),
-                          (0.5, 2.3042759220785896)]:
-    model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
-                              dtype=np.float64, dropout=dropout, seed=123)
-    loss, grads = model.loss(X, y)
-    print("dropout", dropout, "initial loss:", loss)
-    assert abs(loss - expected) < 1e-12
+check_initial_losses(
+    lambda dropout: FullyConnectedNet([20, 30], input_dim=15, num_classes=10, weight_scale=5e-2,
+                                      dtype=np.float64, dropout=dropout, seed=123),
+    {1: 2.3004790897684924, 0.75: 2.302371489704412, 0.5: 2.3042759220785896})
 
 # %% [solver] Data and Solver, as the notebooks train (a small split of the data here).
 data = get_CIFAR10_data(num_training=500, num_validation=100, num_test=100)

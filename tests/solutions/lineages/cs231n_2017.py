@@ -9,10 +9,6 @@ from cs231n.solver import Solver
 from cs231n.optim import adam
 
 
-def rel_error(x, y):
-    return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
-
 # %% [batchnorm] The layers after the star import: batch norm forward at train and test time,
 # its two backward passes against each other and against a numerical gradient.
 np.random.seed(231)

@@ -21,10 +21,6 @@ X_train -= np.mean(X_train, axis=0)
 X_val -= np.mean(X_val, axis=0)
 
 
-def rel_error(x, y):
-    return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
-
 # %% [toy-forward] A model of one BatchNorm layer, gamma at one (weight_scale=None).
 def create_toy_model(weight_scale):
     np.random.seed(0)

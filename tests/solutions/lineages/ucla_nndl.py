@@ -10,10 +10,6 @@ from utils.gradient_check import eval_numerical_gradient, eval_numerical_gradien
 from utils.solver import Solver
 
 
-def rel_error(x, y):
-    return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
-
 # %% [batchnorm] batchnorm_forward from the star imports, train and test time.
 np.random.seed(231)
 N, D1, D2, D3 = 200, 50, 60, 3
@@ -57,27 +53,24 @@ for p in [0.3, 0.6, 0.75]:
     assert ((out != 0) == kept).all() and np.allclose(out[kept], x[kept] / (1 - p))
     assert (out_test == x).all()
 
+# With a seed, every call drops the same units: dx is dout / (1 - p) where a unit was kept.
 x = np.random.randn(10, 10) + 10
 dout = np.random.randn(*x.shape)
 dropout_param = {"mode": "train", "p": 0.8, "seed": 123}
-out, cache = dropout_forward(x, dropout_param)
-dx = dropout_backward(dout, cache)
 dx_num = eval_numerical_gradient_array(lambda xx: dropout_forward(xx, dropout_param)[0], x, dout)
-assert rel_error(dx, dx_num) < 1e-10 and (out == 0).mean() > 0.5
+out, cache = dropout_forward(x, dropout_param)
+kept = out != 0
+dx = dropout_backward(dout, cache)
+assert rel_error(dx, dx_num) < 1e-10 and kept.mean() < 0.5
+assert np.allclose(dx[kept], dout[kept] / (1 - 0.8)) and (dx[~kept] == 0).all()
 
 # %% [fc-dropout] FullyConnectedNet(..., dropout=...): drop 0.25 is CS231n's keep 0.75, so the
 # published losses of CS231n's Dropout notebook come back in the same loop.
-np.random.seed(231)
-N, D, H1, H2, C = 2, 15, 20, 30, 10
-X = np.random.randn(N, D)
-y = np.random.randint(C, size=(N,))
-published = {0: 2.3004790897684924, 0.25: 2.302371489704412, 0.5: 2.30427592207859}
-for dropout, expected in published.items():
-    model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
-                              dtype=np.float64, dropout=dropout, seed=123)
-    loss, grads = model.loss(X, y)
-    print("dropout", dropout, "initial loss:", loss)
-    assert abs(loss - expected) < 1e-12
+check_initial_losses(
+    lambda dropout: FullyConnectedNet([20, 30], input_dim=15, num_classes=10, weight_scale=5e-2,
+                                      dtype=np.float64, dropout=dropout, seed=123),
+    {0: 2.3004790897684924, 0.25: 2.302371489704412, 0.5: 2.30427592207859},
+    gradients=eval_numerical_gradient)
 
 # %% [solver] The tools from utils/.
 out, cache = affine_relu_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4))
