@@ -483,7 +483,8 @@ def _profile_groups(dtype):
     cache = (xc, var, inv_std, x_hat, gamma, EPS)
     t1 = n * dout
     t2 = x_hat * dgamma
-    # layer norm intermediates, as in layernorm_forward / layernorm_backward
+    # layer norm intermediates, as in layernorm_forward / layernorm_backward (which update x_hat
+    # and dx in place: those statements write into ``buf`` here)
     lmean = x.mean(axis=1, keepdims=True)
     lxc = x - lmean
     lvar = np.einsum("nd,nd->n", lxc, lxc)[:, None] / d
@@ -495,6 +496,7 @@ def _profile_groups(dtype):
     lt1 = d * dx_hat
     lt2 = lx_hat * ls2
     dst = np.empty_like(x)
+    buf = np.empty_like(x)  # where the in-place statements write (same traffic as in place)
     groups = {
         "batchnorm_forward (train)": (
             lambda: L.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": EPS}), [
@@ -521,22 +523,25 @@ def _profile_groups(dtype):
             ("mean = x.mean(axis=1)", lambda: x.mean(axis=1, keepdims=True)),
             ("xc = x - mean                 new", lambda: x - lmean),
             ("var = einsum('nd,nd->n', xc, xc)", lambda: np.einsum("nd,nd->n", lxc, lxc)),
-            ("x_hat = xc * inv_std          new", lambda: lxc * linv),
-            ("out = gamma * x_hat + beta    new x2", lambda: gamma * lx_hat + beta),
+            ("x_hat = xc; x_hat *= inv_std  in place",
+             lambda: np.multiply(lxc, linv, out=buf)),
+            ("out = x_hat * gamma; out += beta  new",
+             lambda: _mul_add(lx_hat, gamma, beta)),
         ]),
         "layernorm_backward": (lambda: L.layernorm_backward(dout, (lx_hat, linv, gamma)), [
             ("dbeta = dout.sum(axis=0)", lambda: dout.sum(axis=0)),
             ("dgamma = einsum('nd,nd->d', dout, x_hat)",
              lambda: np.einsum("nd,nd->d", dout, lx_hat)),
             ("dx_hat = dout * gamma         new", lambda: dout * gamma),
-            ("  D * dx_hat                  new", lambda: d * dx_hat),
-            ("  dx_hat.sum(axis=1)", lambda: dx_hat.sum(axis=1, keepdims=True)),
-            ("  (...) - sum                 new*", lambda: lt1 - ls1),
-            ("  einsum('nd,nd->n', dx_hat, x_hat)",
+            ("  sum_dx_hat = dx_hat.sum(axis=1)", lambda: dx_hat.sum(axis=1, keepdims=True)),
+            ("  dot = einsum('nd,nd->n', dx_hat, x_hat)",
              lambda: np.einsum("nd,nd->n", dx_hat, lx_hat)),
-            ("  x_hat * (...)               new", lambda: lx_hat * ls2),
-            ("  (...) - (...)               new*", lambda: lt1 - lt2),
-            ("  (inv_std / D) * (...)       new*", lambda: (linv / d) * lt1),
+            ("  dx = dx_hat; dx *= D        in place", lambda: np.multiply(dx_hat, d, out=buf)),
+            ("  dx -= sum_dx_hat            in place", lambda: np.subtract(lt1, ls1, out=buf)),
+            ("  x_hat * dot                 new", lambda: lx_hat * ls2),
+            ("  dx -= (...)                 in place", lambda: np.subtract(lt1, lt2, out=buf)),
+            ("  dx *= inv_std / D           in place",
+             lambda: np.multiply(lt1, linv / d, out=buf)),
         ]),
     }
     return groups, (lambda: np.copyto(dst, x))
