@@ -129,3 +129,21 @@ def test_no_module_imports_another_ones_private_names():
                 crossing += [f"{name} imports {node.module}.{alias.name}" for alias in node.names
                              if alias.name.startswith("_") and not alias.name.startswith("__")]
     assert crossing == []
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared test code is a fixture (conftest.py) or a module of tests/support/, so running or
+    changing one test file never runs or breaks another's tests."""
+    importing = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                    importing.append(f"{path.relative_to(REPO)} imports {name}")
+    assert importing == []
