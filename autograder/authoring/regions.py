@@ -33,6 +33,18 @@ class MarkerError(StubgenError):
     """Misplaced or malformed solution markers; the message gives file:line and the fix."""
 
 
+def split_key(key: str) -> tuple[str, str, str]:
+    """``(module, qualname, label)`` of a task key as `Region.key` writes it
+    (``"fc_net.FullyConnectedNet.loss:normalization"`` -> ``("fc_net",
+    "FullyConnectedNet.loss", "normalization")``; the label is ``""`` when there is none).
+    Raises ValueError for a key that names no function of a module."""
+    module, _, rest = key.partition(".")
+    qualname, _, label = rest.partition(":")
+    if not module or not qualname:
+        raise ValueError(f"task key {key!r} is not <module>.<qualname>[:<label>]")
+    return module, qualname, label
+
+
 @dataclass(frozen=True)
 class Region:
     """One ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region of a solutions module.

@@ -60,6 +60,7 @@ from autograder.authoring.leaks import (
     scan_release,
     tree_files,
 )
+from autograder.authoring.regions import split_key
 from autograder.config import REPO_ROOT, GradingConfig
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -171,8 +172,7 @@ def apply_points(notebooks: dict[str, dict], points: dict[str, float] | None
 def _task_list(tasks: Iterable[str]) -> str:
     lines = []
     for key in sorted(tasks):
-        module, _, rest = key.partition(".")
-        qualname, _, label = rest.partition(":")
+        module, qualname, label = split_key(key)
         where = f"`assignment/{module}.py`"
         part = f" (the {label} part)" if label else ""
         lines.append(f"* `{qualname}`{part} in {where}")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from autograder.authoring.regions import split_key
 from autograder.config import GradingConfig
 from autograder.judging import plan as planning
 from autograder.judging.assignment import probes_file
@@ -60,7 +61,7 @@ def grade_submission(student: str, submission_dir: Path, config: GradingConfig) 
 def graded_modules(checks: list[Check]) -> list[str]:
     """The modules of assignment/ that ``checks`` grade, from their task keys
     (``"fc_net.FullyConnectedNet.loss"`` -> ``"fc_net"``), sorted."""
-    return sorted({k.split(".", 1)[0] for c in checks for k in c.release_keys})
+    return sorted({split_key(k)[0] for c in checks for k in c.release_keys})
 
 
 def zero_results(checks: list[Check], reason: str) -> list[CheckResult]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from autograder.authoring.regions import split_key
 from autograder.judging.compare import F64_RTOL
 from autograder.sandbox.runner import ProbeCall
 
@@ -113,17 +114,20 @@ class Check:
             raise ValueError(f"check id {self.id!r} is not snake_case words joined by dots")
         if not self.seed_key:
             object.__setattr__(self, "seed_key", self.id)
-        tasks = {key.split(":", 1)[0].split(".", 1)[-1] for key in self.release_keys}
-        if len(tasks) != 1 or "." not in self.release_keys[0].split(":", 1)[0]:
+        try:
+            tasks = {split_key(key)[1] for key in self.release_keys}
+        except ValueError as exc:
+            raise ValueError(f"check {self.id}: {exc}") from None
+        if len(tasks) != 1:
             raise ValueError(f"check {self.id}: its release keys {self.release_keys} must name "
-                             "one graded function or method, as module.name[:variant]")
+                             "one graded function or method")
 
     @property
     def task(self) -> str:
         """The graded code this check belongs to, as students name it (``"batchnorm_forward"``,
         ``"FullyConnectedNet.loss"``): the release key without its module and variant
         (``"fc_net.FullyConnectedNet.loss:normalization"``), never the translatable title."""
-        return self.release_keys[0].split(":", 1)[0].split(".", 1)[1]
+        return split_key(self.release_keys[0])[1]
 
     @property
     def upstream(self) -> list[str]:
