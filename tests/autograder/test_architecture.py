@@ -30,12 +30,29 @@ def _modules() -> dict[str, Path]:
             if "__pycache__" not in p.parts}
 
 
-def _imports(path: Path, name: str, known: set[str]) -> set[str]:
-    """The autograder modules ``path`` (module ``name``) imports, resolved to known modules."""
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _annotation_only(tree: ast.Module) -> set[int]:
+    """The ids of the import nodes under ``if TYPE_CHECKING:`` (they never run)."""
+    return {id(n) for node in ast.walk(tree)
+            if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+            for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))}
+
+
+def _imports(path: Path, name: str, known: set[str], runtime_only: bool = False) -> set[str]:
+    """The autograder modules ``path`` (module ``name``) imports, resolved to known modules;
+    with ``runtime_only``, leaving out the imports under ``if TYPE_CHECKING:``."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = _tree(path)
+    skipped = _annotation_only(tree) if runtime_only else set()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         targets: list[str] = []
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -52,32 +69,14 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
     return found
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(runtime_only: bool = False) -> dict[str, set[str]]:
     modules = _modules()
     known = set(modules)
-    return {name: _imports(path, name, known) for name, path in modules.items()}
-
-
-def _is_type_checking_only(path: Path, target: str) -> bool:
-    """True when every import of ``target`` in ``path`` sits under ``if TYPE_CHECKING:``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    guarded, anywhere = 0, 0
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(target):
-            anywhere += 1
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
-            guarded += sum(isinstance(n, ast.ImportFrom) and (n.module or "").startswith(target)
-                           for n in ast.walk(node))
-    return anywhere > 0 and guarded == anywhere
+    return {name: _imports(path, name, known, runtime_only) for name, path in modules.items()}
 
 
 def test_no_import_cycle_between_autograder_modules():
-    graph = _graph()
-    modules = _modules()
-    # annotation-only imports do not run, so they cannot make a cycle
-    for name, targets in graph.items():
-        graph[name] = {t for t in targets if not _is_type_checking_only(modules[name], t)}
+    graph = _graph(runtime_only=True)  # annotation-only imports never run: they make no cycle
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -124,7 +123,7 @@ def test_no_module_imports_another_ones_private_names():
     public (a newcomer can then change a private helper without reading the whole package)."""
     crossing = []
     for name, path in _modules().items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(_tree(path)):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("autograder"):
                 crossing += [f"{name} imports {node.module}.{alias.name}" for alias in node.names
                              if alias.name.startswith("_") and not alias.name.startswith("__")]
